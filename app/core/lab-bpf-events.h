@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Lab's own BPF tracepoint programs (process exec, TCP retransmit), delivering
+ * events through a BPF_MAP_TYPE_PERF_EVENT_ARRAY map read on the main context.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lab-types.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  LAB_BPF_EVENT_EXEC = 1,
+  LAB_BPF_EVENT_TCP_RETRANSMIT = 2,
+} LabBpfEventKind;
+
+/* One decoded event, valid only during the "event" signal emission. */
+struct _LabBpfEvent {
+  LabBpfEventKind kind;
+  gint64 realtime_usec; /* wall-clock time, converted from the kernel's monotonic stamp */
+  guint32 pid;
+  guint32 tid;
+  guint64 netns_inode;
+  char comm[16];
+  const char *detail; /* "/usr/bin/true" or "198.18.0.1:5201 -> 198.18.0.2:41000 state ESTABLISHED" */
+};
+
+#define LAB_TYPE_BPF_EVENTS (lab_bpf_events_get_type ())
+G_DECLARE_FINAL_TYPE (LabBpfEvents, lab_bpf_events, LAB, BPF_EVENTS, GObject)
+
+/* Signals: "event" (gpointer LabBpfEvent*), "lost" (guint64 count in this report). */
+
+LabBpfEvents *lab_bpf_events_new (void);
+/* Loads and attaches the programs on a worker thread; fails with the kernel's reason. */
+void lab_bpf_events_start_async (LabBpfEvents *self, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+gboolean lab_bpf_events_start_finish (LabBpfEvents *self, GAsyncResult *result, GError **error);
+void lab_bpf_events_stop (LabBpfEvents *self);
+guint64 lab_bpf_events_get_received (LabBpfEvents *self);
+guint64 lab_bpf_events_get_lost (LabBpfEvents *self);
+const char *lab_bpf_event_kind_to_string (LabBpfEventKind kind);
+
+G_END_DECLS

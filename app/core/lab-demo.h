@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The built-in demo lab: two nodes, network namespaces PREFIX-a and PREFIX-b
+ * under /run/netns, joined by a veth pair (eth0 in each) with addresses in
+ * 198.18.0.0/15, and UDP echo traffic flowing between them.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lab-types.h"
+
+G_BEGIN_DECLS
+
+#define LAB_DEMO_PREFIX_DEFAULT "lab-demo"
+
+#define LAB_TYPE_DEMO (lab_demo_get_type ())
+G_DECLARE_FINAL_TYPE (LabDemo, lab_demo, LAB, DEMO, GObject)
+
+LabDemo *lab_demo_new (const char *prefix);
+/* Node namespace names, valid after start: { "PREFIX-a", "PREFIX-b", NULL }. */
+const char * const *lab_demo_get_node_names (LabDemo *self);
+/* Fails with LAB_ERROR_EXISTS when a node's namespace already exists; leaves nothing behind. */
+void lab_demo_start_async (LabDemo *self, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean lab_demo_start_finish (LabDemo *self, GAsyncResult *result, GError **error);
+/* Removes the traffic and both namespaces; blocking, safe to call twice. */
+gboolean lab_demo_stop (LabDemo *self, GError **error);
+/* UDP echo packets answered so far, to show that traffic flows. */
+guint64 lab_demo_get_echo_count (LabDemo *self);
+
+G_END_DECLS

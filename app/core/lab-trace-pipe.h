@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A live reader of the top-level tracefs trace_pipe, including bpf_printk
+ * output. Non-blocking on the main context; lines are handed out in batches.
+ * trace_pipe allows one reader: when another program holds it, start fails
+ * with LAB_ERROR_BUSY naming that program.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lab-types.h"
+
+G_BEGIN_DECLS
+
+#define LAB_TYPE_TRACE_PIPE (lab_trace_pipe_get_type ())
+G_DECLARE_FINAL_TYPE (LabTracePipe, lab_trace_pipe, LAB, TRACE_PIPE, GObject)
+
+/* Signal "lines" (GStrv lines): a batch of complete lines without newlines. */
+
+LabTracePipe *lab_trace_pipe_new (void);
+/* Finds or mounts tracefs and opens trace_pipe; runs the blocking part on a thread. */
+void lab_trace_pipe_start_async (LabTracePipe *self, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+gboolean lab_trace_pipe_start_finish (LabTracePipe *self, GAsyncResult *result, GError **error);
+void lab_trace_pipe_stop (LabTracePipe *self);
+/* tracefs mount point in use, such as "/sys/kernel/tracing", or NULL before start. */
+const char *lab_trace_pipe_get_tracefs (LabTracePipe *self);
+guint64 lab_trace_pipe_get_lines_read (LabTracePipe *self);
+/* Sum of per_cpu/cpuN/stats "overrun:" at the last check. */
+guint64 lab_trace_pipe_get_overruns (LabTracePipe *self);
+
+G_END_DECLS
