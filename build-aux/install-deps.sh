@@ -14,6 +14,8 @@ packages=(
   libgtk-4-bin xvfb xauth imagemagick
   # tests
   desktop-file-utils appstream-util iputils-ping
+  # real netem in a VM: Debian's kernel has sch_netem, this one does not
+  qemu-system-x86 busybox-static cpio
 )
 
 missing=()
