@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The demo lab on real namespaces: start, traffic, stop, and a name that is taken. */
+#include <sys/stat.h>
+
+#include "lab-test.h"
+
+static gboolean
+netns_listed (const char *name)
+{
+  g_autofree char *list = lab_test_run_line ("ip netns list");
+  g_auto (GStrv) lines = g_strsplit (list, "\n", -1);
+
+  /* Lines read "NAME" or "NAME (id: N)". */
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) words = g_strsplit (lines[i], " ", 2);
+
+      if (words[0] != NULL && g_str_equal (words[0], name))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+netns_file_exists (const char *name)
+{
+  g_autofree char *path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+  struct stat st;
+
+  return lstat (path, &st) == 0;
+}
+
+static void
+start_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out_result = user_data;
+
+  *out_result = g_object_ref (result);
+}
+
+static gboolean
+start_demo (LabDemo *demo, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  lab_demo_start_async (demo, NULL, start_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return lab_demo_start_finish (demo, result, error);
+}
+
+static void
+assert_node_address (const char *ns, const char *cidr)
+{
+  const char *argv[] = { "ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "eth0", NULL };
+  g_autofree char *out = lab_test_run (argv);
+  g_autofree char *expected = g_strdup_printf ("inet %s ", cidr);
+
+  g_assert_nonnull (strstr (out, expected));
+}
+
+static void
+assert_node_link_up (const char *ns)
+{
+  const char *argv[] = { "ip", "-n", ns, "-d", "link", "show", "dev", "eth0", NULL };
+  g_autofree char *out = lab_test_run (argv);
+
+  g_assert_nonnull (strstr (out, "state UP"));
+  g_assert_nonnull (strstr (out, "veth"));
+}
+
+static void
+test_start_stop (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+  const char * const *names;
+
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+
+  names = lab_demo_get_node_names (demo);
+  g_assert_cmpstr (names[0], ==, name_a);
+  g_assert_cmpstr (names[1], ==, name_b);
+  g_assert_null (names[2]);
+
+  g_assert_true (netns_listed (name_a));
+  g_assert_true (netns_listed (name_b));
+  assert_node_address (name_a, "198.18.0.1/24");
+  assert_node_address (name_b, "198.18.0.2/24");
+  assert_node_link_up (name_a);
+  assert_node_link_up (name_b);
+
+  while (lab_demo_get_echo_count (demo) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (lab_demo_get_echo_count (demo), >, 0);
+
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+  g_assert_false (netns_listed (name_b));
+  g_assert_false (netns_file_exists (name_a));
+  g_assert_false (netns_file_exists (name_b));
+
+  /* A second stop finds nothing to do. */
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_restart (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+
+  /* Starting a running demo again is rejected and leaves it running. */
+  g_assert_false (start_demo (demo, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_BUSY);
+  g_clear_error (&error);
+  g_assert_true (netns_listed (name_a));
+
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+
+  /* After a stop, the same object builds the lab again. */
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+  g_assert_true (netns_listed (name_a));
+  while (lab_demo_get_echo_count (demo) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+}
+
+static void
+test_dispose_removes (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+  LabDemo *demo = lab_demo_new (prefix);
+
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+  g_assert_true (netns_listed (name_a));
+
+  g_object_unref (demo);
+  g_assert_false (netns_listed (name_a));
+  g_assert_false (netns_listed (name_b));
+}
+
+static guint64
+stat_inode (const char *name)
+{
+  g_autofree char *path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+  struct stat st;
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_ino;
+}
+
+/* Pre-creates node INDEX's namespace, then checks that start fails and removes nothing else. */
+static void
+check_exists (guint taken_index)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+  const char *names[] = { name_a, name_b };
+  const char *taken = names[taken_index];
+  const char *other = names[1 - taken_index];
+  g_autofree char *add = g_strdup_printf ("ip netns add %s", taken);
+  g_autofree char *delete = g_strdup_printf ("ip netns delete %s", taken);
+  g_autofree char *expected_fix = g_strdup_printf ("'ip netns delete %s'", taken);
+  guint64 inode_before;
+
+  g_free (lab_test_run_line (add));
+  inode_before = stat_inode (taken);
+
+  g_assert_false (start_demo (demo, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_EXISTS);
+  g_assert_nonnull (strstr (error->message, taken));
+  g_assert_nonnull (strstr (error->message, expected_fix));
+  g_assert_nonnull (strstr (error->message, "--cleanup"));
+  g_clear_error (&error);
+
+  g_assert_true (netns_listed (taken));
+  g_assert_cmpuint (stat_inode (taken), ==, inode_before);
+  g_assert_false (netns_listed (other));
+  g_assert_false (netns_file_exists (other));
+
+  /* Stop and dispose must leave the namespace that was there before. */
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_clear_object (&demo);
+  g_assert_true (netns_listed (taken));
+  g_assert_cmpuint (stat_inode (taken), ==, inode_before);
+
+  g_free (lab_test_run_line (delete));
+  g_assert_false (netns_listed (taken));
+}
+
+static void
+test_exists_first (void)
+{
+  check_exists (0);
+}
+
+static void
+test_exists_second (void)
+{
+  check_exists (1);
+}
+
+static void
+test_invalid_prefix (void)
+{
+  g_autofree char *unique = lab_test_unique_name ("demo");
+  g_autofree char *prefix = g_strdup_printf ("../%s", unique);
+  g_autofree char *escaped_path = g_strdup_printf ("/run/%s-a", unique);
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (start_demo (demo, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT);
+  g_assert_false (g_file_test (escaped_path, G_FILE_TEST_EXISTS));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *ip_path = NULL;
+
+  g_test_init (&argc, &argv, NULL);
+  lab_test_require_root ();
+  ip_path = g_find_program_in_path ("ip");
+  if (ip_path == NULL)
+    lab_test_skip_all ("needs 'ip' from iproute2 to check namespaces and addresses");
+
+  g_test_add_func ("/lab/demo/start-stop", test_start_stop);
+  g_test_add_func ("/lab/demo/restart", test_restart);
+  g_test_add_func ("/lab/demo/dispose-removes", test_dispose_removes);
+  g_test_add_func ("/lab/demo/exists", test_exists_first);
+  g_test_add_func ("/lab/demo/exists-second", test_exists_second);
+  g_test_add_func ("/lab/demo/invalid-prefix", test_invalid_prefix);
+
+  return g_test_run ();
+}

@@ -1,0 +1,70 @@
+#!/bin/bash
+# labctl demo: builds both node namespaces, keeps them until SIGTERM, then
+# removes them and exits 0; --cleanup removes namespaces a killed demo left.
+set -u
+
+fail () {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root to create network namespaces"
+  exit 77
+fi
+command -v ip >/dev/null || { echo "SKIP: needs 'ip' from iproute2"; exit 77; }
+labctl=${LABCTL:?LABCTL must name the labctl binary}
+prefix="${LAB_TEST_PREFIX:-labt$$}-cli"
+output="${LAB_RUNTIME_DIR:-/tmp}/labctl-demo.$$.out"
+
+netns_listed () {
+  ip netns list | awk '{ print $1 }' | grep -qxF -- "$1"
+}
+
+# --- run until SIGTERM ---
+"$labctl" demo --prefix "$prefix" >"$output" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$output"' EXIT
+
+# The last line of the help text appears once the start has finished.
+until grep -q "Press Ctrl+C" "$output"; do
+  kill -0 "$pid" 2>/dev/null || { cat "$output" >&2; fail "labctl demo exited before the lab was up"; }
+  sleep 0.1
+done
+
+netns_listed "$prefix-a" || fail "'$prefix-a' missing from 'ip netns list'"
+netns_listed "$prefix-b" || fail "'$prefix-b' missing from 'ip netns list'"
+ip -n "$prefix-a" -o -4 addr show dev eth0 | grep -qF "inet 198.18.0.1/24" \
+  || fail "eth0 in '$prefix-a' lacks 198.18.0.1/24"
+ip -n "$prefix-b" -o -4 addr show dev eth0 | grep -qF "inet 198.18.0.2/24" \
+  || fail "eth0 in '$prefix-b' lacks 198.18.0.2/24"
+grep -qF "labctl set $prefix-a rate 1mbit" "$output" || fail "help text lacks the 'labctl set' example"
+grep -qF "ip netns exec $prefix-a ping 198.18.0.2" "$output" || fail "help text lacks the ping example"
+
+kill -TERM "$pid"
+wait "$pid"
+status=$?
+trap 'rm -f "$output"' EXIT
+[ "$status" -eq 0 ] || { cat "$output" >&2; fail "labctl demo exited with status $status after SIGTERM"; }
+grep -q "Stopping the demo lab" "$output" || fail "labctl demo did not report the stop"
+netns_listed "$prefix-a" && fail "'$prefix-a' still listed after SIGTERM"
+netns_listed "$prefix-b" && fail "'$prefix-b' still listed after SIGTERM"
+
+# --- a leftover namespace blocks the start, and --cleanup removes it ---
+ip netns add "$prefix-a" || fail "cannot create '$prefix-a' for the cleanup check"
+"$labctl" demo --prefix "$prefix" >"$output" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$output"' EXIT
+while kill -0 "$pid" 2>/dev/null; do
+  grep -q "Press Ctrl+C" "$output" && fail "labctl demo started over a leftover namespace"
+  sleep 0.1
+done
+wait "$pid" && fail "labctl demo exited 0 over a leftover namespace"
+trap 'rm -f "$output"' EXIT
+grep -qF -- "--cleanup" "$output" || fail "the error does not mention --cleanup: $(cat "$output")"
+"$labctl" demo --prefix "$prefix" --cleanup >"$output" 2>&1 || fail "labctl demo --cleanup failed: $(cat "$output")"
+grep -qF "Removed namespace '$prefix-a'" "$output" || fail "--cleanup did not report '$prefix-a'"
+netns_listed "$prefix-a" && fail "'$prefix-a' still listed after --cleanup"
+
+echo "PASS"
+exit 0
