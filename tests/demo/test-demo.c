@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The demo lab on real namespaces: start, traffic, stop, and a name that is taken. */
+/* The demo lab on real namespaces: start, traffic, stop, and a name that already exists. */
 #include <sys/stat.h>
 
 #include "lab-test.h"
@@ -30,6 +30,26 @@ netns_file_exists (const char *name)
   return lstat (path, &st) == 0;
 }
 
+/* Counts this process's open sockets, because a socket left open keeps its namespace alive. */
+static guint
+count_open_sockets (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *entry;
+  guint count = 0;
+
+  g_assert_nonnull (dir);
+  while ((entry = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", entry, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (target != NULL && g_str_has_prefix (target, "socket:"))
+        count++;
+    }
+  return count;
+}
+
 static void
 start_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -39,14 +59,20 @@ start_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
-start_demo (LabDemo *demo, GError **error)
+start_demo_cancellable (LabDemo *demo, GCancellable *cancellable, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  lab_demo_start_async (demo, NULL, start_cb, &result);
+  lab_demo_start_async (demo, cancellable, start_cb, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   return lab_demo_start_finish (demo, result, error);
+}
+
+static gboolean
+start_demo (LabDemo *demo, GError **error)
+{
+  return start_demo_cancellable (demo, NULL, error);
 }
 
 static void
@@ -78,6 +104,7 @@ test_start_stop (void)
   g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
   g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
   const char * const *names;
+  guint sockets_before = count_open_sockets ();
 
   g_assert_true (start_demo (demo, &error));
   g_assert_no_error (error);
@@ -93,6 +120,7 @@ test_start_stop (void)
   assert_node_address (name_b, "198.18.0.2/24");
   assert_node_link_up (name_a);
   assert_node_link_up (name_b);
+  g_assert_cmpuint (count_open_sockets (), >, sockets_before);
 
   while (lab_demo_get_echo_count (demo) == 0)
     g_main_context_iteration (NULL, TRUE);
@@ -104,6 +132,7 @@ test_start_stop (void)
   g_assert_false (netns_listed (name_b));
   g_assert_false (netns_file_exists (name_a));
   g_assert_false (netns_file_exists (name_b));
+  g_assert_cmpuint (count_open_sockets (), ==, sockets_before);
 
   /* A second stop finds nothing to do. */
   g_assert_true (lab_demo_stop (demo, &error));
@@ -160,6 +189,32 @@ test_dispose_removes (void)
   g_assert_false (netns_listed (name_b));
 }
 
+static void
+test_cancelled (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+
+  g_cancellable_cancel (cancellable);
+  g_assert_false (start_demo_cancellable (demo, cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (netns_file_exists (name_a));
+  g_assert_false (netns_file_exists (name_b));
+
+  /* A cancelled start leaves the object ready for another start. */
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+  g_assert_true (netns_listed (name_a));
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+}
+
 static guint64
 stat_inode (const char *name)
 {
@@ -170,9 +225,9 @@ stat_inode (const char *name)
   return st.st_ino;
 }
 
-/* Pre-creates node INDEX's namespace, then checks that start fails and removes nothing else. */
+/* Pre-creates the namespace of node EXISTING_INDEX, then checks that start fails cleanly. */
 static void
-check_exists (guint taken_index)
+check_exists (guint existing_index)
 {
   g_autofree char *prefix = lab_test_unique_name ("demo");
   g_autoptr (LabDemo) demo = lab_demo_new (prefix);
@@ -180,37 +235,37 @@ check_exists (guint taken_index)
   g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
   g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
   const char *names[] = { name_a, name_b };
-  const char *taken = names[taken_index];
-  const char *other = names[1 - taken_index];
-  g_autofree char *add = g_strdup_printf ("ip netns add %s", taken);
-  g_autofree char *delete = g_strdup_printf ("ip netns delete %s", taken);
-  g_autofree char *expected_fix = g_strdup_printf ("'ip netns delete %s'", taken);
+  const char *existing = names[existing_index];
+  const char *other_name = names[1 - existing_index];
+  g_autofree char *add = g_strdup_printf ("ip netns add %s", existing);
+  g_autofree char *delete = g_strdup_printf ("ip netns delete %s", existing);
+  g_autofree char *expected_fix = g_strdup_printf ("'ip netns delete %s'", existing);
   guint64 inode_before;
 
   g_free (lab_test_run_line (add));
-  inode_before = stat_inode (taken);
+  inode_before = stat_inode (existing);
 
   g_assert_false (start_demo (demo, &error));
   g_assert_error (error, LAB_ERROR, LAB_ERROR_EXISTS);
-  g_assert_nonnull (strstr (error->message, taken));
+  g_assert_nonnull (strstr (error->message, existing));
   g_assert_nonnull (strstr (error->message, expected_fix));
   g_assert_nonnull (strstr (error->message, "--cleanup"));
   g_clear_error (&error);
 
-  g_assert_true (netns_listed (taken));
-  g_assert_cmpuint (stat_inode (taken), ==, inode_before);
-  g_assert_false (netns_listed (other));
-  g_assert_false (netns_file_exists (other));
+  g_assert_true (netns_listed (existing));
+  g_assert_cmpuint (stat_inode (existing), ==, inode_before);
+  g_assert_false (netns_listed (other_name));
+  g_assert_false (netns_file_exists (other_name));
 
   /* Stop and dispose must leave the namespace that was there before. */
   g_assert_true (lab_demo_stop (demo, &error));
   g_assert_no_error (error);
   g_clear_object (&demo);
-  g_assert_true (netns_listed (taken));
-  g_assert_cmpuint (stat_inode (taken), ==, inode_before);
+  g_assert_true (netns_listed (existing));
+  g_assert_cmpuint (stat_inode (existing), ==, inode_before);
 
   g_free (lab_test_run_line (delete));
-  g_assert_false (netns_listed (taken));
+  g_assert_false (netns_listed (existing));
 }
 
 static void
@@ -253,6 +308,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/demo/start-stop", test_start_stop);
   g_test_add_func ("/lab/demo/restart", test_restart);
   g_test_add_func ("/lab/demo/dispose-removes", test_dispose_removes);
+  g_test_add_func ("/lab/demo/cancelled", test_cancelled);
   g_test_add_func ("/lab/demo/exists", test_exists_first);
   g_test_add_func ("/lab/demo/exists-second", test_exists_second);
   g_test_add_func ("/lab/demo/invalid-prefix", test_invalid_prefix);

@@ -1,6 +1,6 @@
 #!/bin/bash
-# labctl demo: builds both node namespaces, keeps them until SIGTERM, then
-# removes them and exits 0; --cleanup removes namespaces a killed demo left.
+# labctl demo builds both node namespaces, keeps them until SIGTERM, then
+# removes them and exits 0. --cleanup removes namespaces that a killed demo left.
 set -u
 
 fail () {
