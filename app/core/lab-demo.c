@@ -84,11 +84,11 @@ typedef struct {
 
 /* What a node's setup inside its namespace needs and produces. */
 typedef struct {
-  const char *address;     /* this node's IPv4 address on eth0 */
+  const char *address; /* this node's IPv4 address on eth0 */
   const char *peer_address;
-  int veth_peer_netns_fd;  /* >= 0: create the veth pair and move the peer there */
-  gboolean echo;           /* TRUE: open the echo socket, FALSE: the sender socket */
-  int socket_fd;           /* output */
+  int veth_peer_netns_fd; /* >= 0: create the veth pair and move the peer there */
+  gboolean echo;          /* TRUE: open the echo socket, FALSE: the sender socket */
+  int socket_fd;          /* output */
 } DemoNodeSetup;
 
 static void
