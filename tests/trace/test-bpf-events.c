@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* LabBpfEvents with the real tracepoints: an exec on the host and a TCP retransmit in a namespace. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "trace-test.h"
+
+typedef struct
+{
+  LabBpfEventKind kind;
+  const char *detail_substring; /* matched with strstr */
+  guint64 netns_inode;          /* 0 matches any */
+  gboolean found;
+  LabBpfEvent event;
+  char *detail;
+} EventSearch;
+
+static void
+on_event (LabBpfEvents *events, gpointer event_pointer, gpointer user_data)
+{
+  const LabBpfEvent *event = event_pointer;
+  EventSearch *search = user_data;
+
+  if (search->found || event->kind != search->kind)
+    return;
+  if (strstr (event->detail, search->detail_substring) == NULL)
+    return;
+  if (search->netns_inode != 0 && event->netns_inode != search->netns_inode)
+    return;
+  search->event = *event;
+  search->detail = g_strdup (event->detail);
+  search->event.detail = search->detail;
+  search->found = TRUE;
+}
+
+static LabBpfEvents *
+start_events (void)
+{
+  LabBpfEvents *events = lab_bpf_events_new ();
+  g_autoptr (GError) error = NULL;
+  TraceTestWait wait = { 0 };
+
+  lab_bpf_events_start_async (events, NULL, trace_test_on_ready, &wait);
+  lab_test_wait_for (&wait.done);
+  if (!lab_bpf_events_start_finish (events, wait.result, &error))
+    {
+      if (g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED))
+        lab_test_skip_all ("%s", error->message);
+      g_assert_no_error (error);
+    }
+  g_clear_object (&wait.result);
+  return events;
+}
+
+static guint64
+inode_of (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_ino;
+}
+
+static void
+test_exec_event (void)
+{
+  g_autoptr (LabBpfEvents) events = start_events ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *directory = g_dir_make_tmp ("lab-exec-XXXXXX", &error);
+  /* 13 characters, so comm (15 characters at most) holds the whole name. */
+  g_autofree char *name = g_strdup_printf ("labexec%06x", g_random_int_range (0, 0xffffff));
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  EventSearch search = { .kind = LAB_BPF_EVENT_EXEC };
+  GPid pid = 0;
+  int status = 0;
+  gulong handler;
+
+  g_assert_no_error (error);
+  path = g_build_filename (directory, name, NULL);
+  g_file_get_contents ("/bin/true", &contents, &length, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (path, contents, length, G_FILE_SET_CONTENTS_NONE, 0755, &error);
+  g_assert_no_error (error);
+
+  search.detail_substring = path;
+  handler = g_signal_connect (events, "event", G_CALLBACK (on_event), &search);
+  g_spawn_async (NULL, (char *[]){ path, "lab-test-argument", NULL }, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  lab_test_wait_for (&search.found);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  unlink (path);
+  rmdir (directory);
+
+  g_assert_cmpuint (search.event.pid, ==, (guint32) pid);
+  g_assert_cmpuint (search.event.tid, ==, (guint32) pid);
+  g_assert_cmpstr (search.event.comm, ==, name);
+  g_assert_cmpstr (search.event.detail, ==, path);
+  g_assert_cmpuint (search.event.netns_inode, ==, inode_of ("/proc/self/ns/net"));
+  g_assert_cmpint (ABS (search.event.realtime_usec - g_get_real_time ()), <, 60 * G_USEC_PER_SEC);
+  g_assert_cmpuint (lab_bpf_events_get_received (events), >=, 1);
+  g_assert_cmpstr (lab_bpf_event_kind_to_string (search.event.kind), ==, "exec");
+
+  g_signal_handler_disconnect (events, handler);
+  lab_bpf_events_stop (events);
+  g_free (search.detail);
+}
+
+/* Socket work inside a namespace, on a thread made for it, so setns() changes nothing else. */
+typedef struct
+{
+  const char *netns;
+  const char *address;
+  guint16 port; /* 0 to listen on an ephemeral port, else the port to connect to */
+  int fd;
+  guint16 bound_port;
+} SocketJob;
+
+static gpointer
+socket_in_netns_thread (gpointer data)
+{
+  SocketJob *job = data;
+  g_autofree char *netns_path = g_build_filename ("/run/netns", job->netns, NULL);
+  struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons (job->port) };
+  socklen_t address_length = sizeof address;
+  int netns_fd = open (netns_path, O_RDONLY | O_CLOEXEC);
+
+  g_assert_cmpint (netns_fd, >=, 0);
+  g_assert_cmpint (setns (netns_fd, CLONE_NEWNET), ==, 0);
+  close (netns_fd);
+
+  job->fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (job->fd, >=, 0);
+  g_assert_cmpint (inet_pton (AF_INET, job->address, &address.sin_addr), ==, 1);
+  if (job->port == 0)
+    {
+      g_assert_cmpint (bind (job->fd, (struct sockaddr *) &address, sizeof address), ==, 0);
+      g_assert_cmpint (listen (job->fd, 4), ==, 0);
+      g_assert_cmpint (getsockname (job->fd, (struct sockaddr *) &address, &address_length), ==,
+                       0);
+      job->bound_port = ntohs (address.sin_port);
+    }
+  else
+    {
+      g_assert_cmpint (connect (job->fd, (struct sockaddr *) &address, sizeof address), ==, 0);
+    }
+  return NULL;
+}
+
+static void
+run_socket_job (SocketJob *job)
+{
+  g_thread_join (g_thread_new ("lab-test-netns", socket_in_netns_thread, job));
+}
+
+/* Returns the IPv4 address of eth0 in @netns, without the prefix length. */
+static char *
+eth0_address (const char *netns)
+{
+  g_autofree char *output =
+    lab_test_run ((const char *[]){ "ip", "-n", netns, "-o", "-4", "addr", "show", "dev", "eth0",
+                                    NULL });
+  const char *inet = strstr (output, "inet ");
+
+  g_assert_nonnull (inet);
+  return g_strndup (inet + 5, strcspn (inet + 5, "/"));
+}
+
+static void
+test_tcp_retransmit (void)
+{
+  g_autoptr (LabBpfEvents) events = start_events ();
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autofree char *netns_a_path = g_build_filename ("/run/netns", pair->ns_a, NULL);
+  g_autofree char *address_a = eth0_address (pair->ns_a);
+  g_autofree char *address_b = eth0_address (pair->ns_b);
+  g_autofree char *expected = NULL;
+  SocketJob listener = { .netns = pair->ns_b, .address = address_b };
+  SocketJob client = { .netns = pair->ns_a, .address = address_b };
+  EventSearch search = { .kind = LAB_BPF_EVENT_TCP_RETRANSMIT };
+  int accepted;
+  gulong handler;
+
+  run_socket_job (&listener);
+  client.port = listener.bound_port;
+  run_socket_job (&client);
+  accepted = accept4 (listener.fd, NULL, NULL, SOCK_CLOEXEC);
+  g_assert_cmpint (accepted, >=, 0);
+
+  /* With the peer down, veth drops what ns_a sends, and the retransmit timer fires. */
+  expected = g_strdup_printf ("%s:", address_a);
+  search.detail_substring = expected;
+  search.netns_inode = inode_of (netns_a_path);
+  handler = g_signal_connect (events, "event", G_CALLBACK (on_event), &search);
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", pair->ns_b, "link", "set", "eth0", "down",
+                                          NULL }));
+  g_assert_cmpint (send (client.fd, "lab", 3, MSG_NOSIGNAL), ==, 3);
+  lab_test_wait_for (&search.found);
+
+  g_test_message ("retransmit: %s", search.detail);
+  g_assert_cmpuint (search.event.netns_inode, ==, inode_of (netns_a_path));
+  g_assert_cmpuint (search.event.netns_inode, !=, inode_of ("/proc/self/ns/net"));
+  g_free (expected);
+  expected = g_strdup_printf ("-> %s:%u state ESTABLISHED", address_b, listener.bound_port);
+  g_assert_nonnull (strstr (search.detail, expected));
+  g_assert_cmpstr (lab_bpf_event_kind_to_string (search.event.kind), ==, "tcp-retransmit");
+
+  g_signal_handler_disconnect (events, handler);
+  lab_bpf_events_stop (events);
+  close (accepted);
+  close (client.fd);
+  close (listener.fd);
+  g_free (search.detail);
+}
+
+static void
+test_stop_twice (void)
+{
+  g_autoptr (LabBpfEvents) events = start_events ();
+
+  lab_bpf_events_stop (events);
+  lab_bpf_events_stop (events);
+  g_assert_cmpuint (lab_bpf_events_get_lost (events), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  lab_test_require_root ();
+  trace_test_record_tracefs ();
+
+  g_test_add_func ("/lab/bpf/exec-event", test_exec_event);
+  g_test_add_func ("/lab/bpf/tcp-retransmit", test_tcp_retransmit);
+  g_test_add_func ("/lab/bpf/stop-twice", test_stop_twice);
+
+  status = g_test_run ();
+  trace_test_restore_tracefs ();
+  return status;
+}
