@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Internals of LabNetworkPage that tests drive directly. */
+#pragma once
+
+#include "lab-network-page.h"
+
+G_BEGIN_DECLS
+
+/* The rate slider runs from 0 to this position; the top position means "unlimited". */
+#define LAB_RATE_SCALE_UNLIMITED 1000.0
+
+/* Maps a rate slider position to bits per second, 0 for unlimited (logarithmic scale). */
+guint64 lab_rate_scale_position_to_bps (double position);
+/* Maps bits per second to a rate slider position; 0 maps to "unlimited". */
+double lab_rate_scale_bps_to_position (guint64 bits_per_second);
+
+GtkRange *lab_network_page_get_rate_scale (LabNetworkPage *self);
+/* The interface whose sliders are shown, or NULL. */
+const char *lab_network_page_get_ifname (LabNetworkPage *self);
+
+G_END_DECLS

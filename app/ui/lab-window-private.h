@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Internals of LabWindow that tests drive directly. */
+#pragma once
+
+#include "lab-network-page.h"
+#include "lab-window.h"
+
+G_BEGIN_DECLS
+
+LabNetworkPage *lab_window_get_network_page (LabWindow *self);
+/* The selected machine, or NULL; borrowed. */
+LabMachine *lab_window_get_selected_machine (LabWindow *self);
+
+G_END_DECLS
