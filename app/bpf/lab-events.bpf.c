@@ -57,8 +57,8 @@ struct trace_event_raw_tcp_event_sk_skb___lab {
 	bpf_core_read(&(destination), sizeof((record)->field), &(record)->field)
 
 /*
- * Copies the fields both variants share, and stores the socket in sk; a macro
- * because the two record types differ. Kernels before the state field get 0.
+ * Copies the fields both variants share and stores the socket in sk. It is a
+ * macro because the two record types differ. Kernels without the state field leave it 0.
  */
 #define LAB_READ_TCP_RECORD(event, record, sk)                                        \
 	do {                                                                          \
@@ -105,8 +105,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 
 /*
  * Retransmits mostly fire from the retransmit timer in softirq context, where
- * the current task is whoever was interrupted, so the namespace comes from the
- * socket and pid and comm only describe the interrupted task.
+ * the current task is the one that was interrupted. So the namespace comes from
+ * the socket, and pid and comm describe the interrupted task.
  */
 SEC("tp/tcp/tcp_retransmit_skb")
 int handle_tcp_retransmit(void *ctx)

@@ -59,7 +59,11 @@ enum
 
 static guint signals[N_SIGNALS];
 
-/* While a start runs on a thread, libbpf warnings go into its error message, not the log. */
+/*
+ * While a start runs on a thread, libbpf warnings go into its error message,
+ * not the log, up to LIBBPF_WARNINGS_MAX bytes.
+ */
+#define LIBBPF_WARNINGS_MAX 1024
 static GPrivate libbpf_warnings = G_PRIVATE_INIT ((GDestroyNotify) NULL);
 
 static int
@@ -71,10 +75,14 @@ on_libbpf_print (enum libbpf_print_level level, const char *format, va_list args
   g_strchomp (message);
   if (level == LIBBPF_WARN && captured != NULL)
     {
+      const char *text = g_str_has_prefix (message, "libbpf: ") ? message + 8 : message;
+
       g_debug ("%s", message);
+      if (captured->len >= LIBBPF_WARNINGS_MAX)
+        return 0;
       if (captured->len > 0)
         g_string_append (captured, "; ");
-      g_string_append (captured, message);
+      g_string_append (captured, text);
     }
   else if (level == LIBBPF_WARN)
     g_warning ("%s", message);
@@ -96,8 +104,8 @@ set_bpf_error (GError **error, const char *step, int err, GString *libbpf_messag
 
   if (code == EPERM || code == EACCES)
     g_set_error (error, LAB_ERROR, LAB_ERROR_PERMISSION,
-                 "%s failed: %s. It needs root or CAP_BPF and CAP_PERFMON, and a kernel "
-                 "lockdown of \"confidentiality\" blocks it%s",
+                 "%s failed: %s. It needs root or CAP_BPF and CAP_PERFMON, and kernel "
+                 "lockdown in \"confidentiality\" mode can also reject it%s",
                  step, g_strerror (code), reason ? reason : "");
   else
     g_set_error (error, LAB_ERROR, lab_error_from_errno (code), "%s failed: %s%s", step,
@@ -282,7 +290,7 @@ emit_pending (LabBpfEvents *self)
 {
   g_autoptr (LabBpfEvents) guard = g_object_ref (self);
   guint generation = self->generation;
-  /* Both clocks are read together, so the offset is exact to a few microseconds. */
+  /* One offset per drain, from the two clocks read back to back. */
   gint64 realtime_offset_usec = g_get_real_time () - g_get_monotonic_time ();
   guint64 lost = self->pending_lost;
 
@@ -332,7 +340,7 @@ drain (LabBpfEvents *self)
     {
       int err = perf_buffer__consume_buffer (self->perf_buffer, self->next_buffer);
 
-      /* -ENOENT marks a CPU without a buffer, such as an offline one. */
+      /* libbpf returns -ENOENT for a slot without a buffer, such as an offline CPU's. */
       if (err < 0 && err != -ENOENT)
         g_debug ("Reading perf buffer %zu failed: %s", self->next_buffer, g_strerror (-err));
       self->next_buffer = (self->next_buffer + 1) % buffer_count;

@@ -17,13 +17,13 @@
 #define LAB_TRACEFS_DIR "/sys/kernel/tracing"
 #define LAB_TRACEFS_DEBUGFS_DIR "/sys/kernel/debug/tracing"
 
-/* Bytes per read() call, and the most one wakeup reads before yielding to other sources. */
+/* Bytes per read() call, and the maximum one wakeup reads before yielding to other sources. */
 #define READ_CHUNK_SIZE (64 * 1024)
 #define READ_BUDGET_BYTES (4 * READ_CHUNK_SIZE)
 /*
- * Longest incomplete line kept between reads. The kernel formats one trace
- * entry into at most a page, so a longer run without a newline is emitted as
- * a line of its own rather than grown further.
+ * Maximum length of the incomplete line kept between reads, an estimate well
+ * above the few KiB of one formatted trace entry. A longer run without a
+ * newline is emitted as a line of its own.
  */
 #define PARTIAL_LINE_MAX (64 * 1024)
 #define OVERRUN_REFRESH_SECONDS 1
@@ -115,7 +115,7 @@ lab_tracefs_find_or_mount (gboolean *out_mounted, GError **error)
   saved_errno = errno;
   if (saved_errno == EPERM || saved_errno == EACCES)
     g_set_error (error, LAB_ERROR, LAB_ERROR_PERMISSION,
-                 "Mounting tracefs at %s failed: %s. It needs root (CAP_SYS_ADMIN); "
+                 "Mounting tracefs at %s failed: %s. Run as root (CAP_SYS_ADMIN), "
                  "or mount it first with 'mount -t tracefs tracefs %s'",
                  LAB_TRACEFS_DIR, g_strerror (saved_errno), LAB_TRACEFS_DIR);
   else if (saved_errno == ENODEV)

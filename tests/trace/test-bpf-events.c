@@ -73,7 +73,7 @@ test_exec_event (void)
   g_autoptr (LabBpfEvents) events = start_events ();
   g_autoptr (GError) error = NULL;
   g_autofree char *directory = g_dir_make_tmp ("lab-exec-XXXXXX", &error);
-  /* 13 characters, so comm (15 characters at most) holds the whole name. */
+  /* 13 characters, so the whole name fits in comm (15 characters at most). */
   g_autofree char *name = g_strdup_printf ("labexec%06x", g_random_int_range (0, 0xffffff));
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
@@ -222,6 +222,62 @@ test_tcp_retransmit (void)
 }
 
 static void
+on_lost (LabBpfEvents *events, guint64 count, gpointer user_data)
+{
+  guint64 *lost = user_data;
+
+  *lost += count;
+}
+
+static void
+pin_to_first_cpu (gpointer user_data)
+{
+  cpu_set_t cpus;
+
+  CPU_ZERO (&cpus);
+  CPU_SET (0, &cpus);
+  sched_setaffinity (0, sizeof cpus, &cpus);
+}
+
+static void
+test_lost_count (void)
+{
+  g_autoptr (LabBpfEvents) events = start_events ();
+  g_autoptr (GError) error = NULL;
+  /*
+   * One 64-page buffer holds about 1,400 exec records of about 184 bytes, so
+   * 4,000 execs on one CPU while the main loop does not run must overflow it.
+   */
+  const char *argv[] = {
+    "/bin/sh", "-c", "i=0; while [ $i -lt 4000 ]; do /bin/true; i=$((i+1)); done", NULL,
+  };
+  guint64 lost = 0;
+  gboolean lost_seen = FALSE;
+  int status = 0;
+  gulong handler;
+
+  handler = g_signal_connect (events, "lost", G_CALLBACK (on_lost), &lost);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, pin_to_first_cpu, NULL, NULL, NULL,
+                &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+
+  while (!lost_seen)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      lost_seen = lost > 0;
+    }
+
+  g_test_message ("received %" G_GUINT64_FORMAT ", lost %" G_GUINT64_FORMAT,
+                  lab_bpf_events_get_received (events), lab_bpf_events_get_lost (events));
+  g_assert_cmpuint (lab_bpf_events_get_lost (events), ==, lost);
+  g_assert_cmpuint (lab_bpf_events_get_received (events), >, 0);
+  g_assert_cmpuint (lab_bpf_events_get_received (events) + lost, >=, 4000);
+  g_signal_handler_disconnect (events, handler);
+  lab_bpf_events_stop (events);
+}
+
+static void
 test_stop_twice (void)
 {
   g_autoptr (LabBpfEvents) events = start_events ();
@@ -237,11 +293,13 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  lab_test_require_root ();
+  if (geteuid () != 0)
+    lab_test_skip_all ("needs root to load BPF programs and create namespaces");
   trace_test_record_tracefs ();
 
   g_test_add_func ("/lab/bpf/exec-event", test_exec_event);
   g_test_add_func ("/lab/bpf/tcp-retransmit", test_tcp_retransmit);
+  g_test_add_func ("/lab/bpf/lost-count", test_lost_count);
   g_test_add_func ("/lab/bpf/stop-twice", test_stop_twice);
 
   status = g_test_run ();
