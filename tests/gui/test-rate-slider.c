@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Drives the rate slider of the Network page like a drag, then checks that the
+ * kernel holds tbf with that rate, read back with libnl and with tc.
+ */
+#include <string.h>
+
+#include <gtk/gtk.h>
+
+#include "lab-network-page-private.h"
+#include "lab-test.h"
+#include "lab-window-private.h"
+
+#define TARGET_RATE_BPS G_GUINT64_CONSTANT (1000000)
+
+typedef gboolean (*Condition) (gpointer user_data);
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the main loop until @condition holds; a tick rechecks state that changes without events. */
+static void
+wait_until (Condition condition, gpointer user_data)
+{
+  guint tick = g_timeout_add (20, tick_cb, NULL);
+
+  while (!condition (user_data))
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+}
+
+static void
+store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static gboolean
+result_arrived (gpointer user_data)
+{
+  return *(GAsyncResult **) user_data != NULL;
+}
+
+static LabQdiscState *
+read_qdisc (LabNetns *netns, const char *ifname)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  LabQdiscState *state;
+
+  lab_shaper_read_async (netns, ifname, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  state = lab_shaper_read_finish (result, &error);
+  g_assert_no_error (error);
+  return state;
+}
+
+typedef struct {
+  LabWindow *window;
+  const char *machine_name;
+} WindowCheck;
+
+static gboolean
+window_shows_eth0 (gpointer user_data)
+{
+  WindowCheck *check = user_data;
+  LabMachine *machine = lab_window_get_selected_machine (check->window);
+  LabNetworkPage *page = lab_window_get_network_page (check->window);
+
+  return machine != NULL && g_strcmp0 (lab_machine_get_name (machine), check->machine_name) == 0
+         && g_strcmp0 (lab_network_page_get_ifname (page), "eth0") == 0;
+}
+
+typedef struct {
+  LabNetns *netns;
+  guint64 rate_bps;
+} KernelCheck;
+
+/* TRUE once the kernel's root qdisc on eth0 is tbf with the expected rate. */
+static gboolean
+kernel_holds_rate (gpointer user_data)
+{
+  KernelCheck *check = user_data;
+  g_autoptr (LabQdiscState) state = read_qdisc (check->netns, "eth0");
+
+  return g_strcmp0 (state->kind, "tbf") == 0 && state->impairment.rate_bps == check->rate_bps;
+}
+
+static char *
+save_screenshot (GtkWidget *window, const char *name)
+{
+  const char *build_dir = g_getenv ("LAB_BUILD_DIR");
+  g_autofree char *dir = g_build_filename (build_dir != NULL ? build_dir : ".", "test-artifacts",
+                                           NULL);
+  char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (window);
+  g_autoptr (GtkSnapshot) snapshot = gtk_snapshot_new ();
+  g_autoptr (GskRenderNode) node = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (window),
+                          gtk_widget_get_height (window));
+  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node, NULL);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  return path;
+}
+
+static void
+test_rate_slider (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autofree char *tc_output = NULL;
+  g_autofree char *tc_after_reset = NULL;
+  g_autofree char *screenshot = NULL;
+  LabWindow *window;
+  GtkRange *rate_scale;
+  WindowCheck window_check;
+  KernelCheck kernel_check;
+  double target_position;
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  window = lab_window_new (NULL, monitor, session);
+  lab_window_select_machine (window, pair->ns_a);
+  gtk_window_present (GTK_WINDOW (window));
+  window_check = (WindowCheck){ window, pair->ns_a };
+  wait_until (window_shows_eth0, &window_check);
+
+  /* The mapping lands exactly on 1Mbit, which tbf stores as 125000 bytes per second. */
+  target_position = lab_rate_scale_bps_to_position (TARGET_RATE_BPS);
+  g_assert_cmpuint (lab_rate_scale_position_to_bps (target_position), ==, TARGET_RATE_BPS);
+  g_assert_cmpuint (lab_rate_scale_position_to_bps (LAB_RATE_SCALE_UNLIMITED), ==, 0);
+
+  /* A drag sends many values in a row; coalescing must still apply the last one. */
+  rate_scale = lab_network_page_get_rate_scale (lab_window_get_network_page (window));
+  for (double position = LAB_RATE_SCALE_UNLIMITED - 1; position > target_position; position -= 37)
+    gtk_range_set_value (rate_scale, position);
+  gtk_range_set_value (rate_scale, target_position);
+
+  kernel_check = (KernelCheck){ netns, TARGET_RATE_BPS };
+  wait_until (kernel_holds_rate, &kernel_check);
+
+  state = read_qdisc (netns, "eth0");
+  g_assert_cmpstr (state->kind, ==, "tbf");
+  g_assert_cmpuint (state->impairment.rate_bps, ==, TARGET_RATE_BPS);
+  g_assert_true (state->ours);
+  g_assert_cmpuint (lab_shape_session_get_n_changed (session), ==, 1);
+
+  tc_output = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show", "dev",
+                                              "eth0", NULL });
+  g_test_message ("tc: %s", tc_output);
+  g_assert_nonnull (strstr (tc_output, "qdisc tbf"));
+  g_assert_nonnull (strstr (tc_output, "rate 1Mbit"));
+
+  /* Let the read-back state label catch up before the screenshot. */
+  for (int i = 0; i < 20; i++)
+    g_main_context_iteration (NULL, FALSE);
+  screenshot = save_screenshot (GTK_WIDGET (window), "gui-rate-slider.png");
+  g_print ("# screenshot: %s\n", screenshot);
+
+  lab_shape_session_reset_all_async (session, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  g_assert_true (lab_shape_session_reset_all_finish (session, result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (lab_shape_session_get_n_changed (session), ==, 0);
+
+  tc_after_reset = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show",
+                                                   "dev", "eth0", NULL });
+  g_assert_null (strstr (tc_after_reset, "tbf"));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
+int
+main (int argc, char *argv[])
+{
+  lab_test_require_root ();
+  if (!gtk_init_check ())
+    lab_test_skip_all ("no display: run under with-xvfb.sh");
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/lab/gui/rate-slider", test_rate_slider);
+  return g_test_run ();
+}
