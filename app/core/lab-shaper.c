@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <math.h>
 #include <net/if.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <linux/pkt_sched.h>
 #include <netlink/netlink.h>
@@ -152,23 +153,45 @@ describe_netns (LabNetns *netns)
     }
 }
 
+/* The same description with a capital first letter, to start a sentence. */
+static char *
+describe_netns_capitalized (LabNetns *netns)
+{
+  char *text = describe_netns (netns);
+
+  text[0] = g_ascii_toupper (text[0]);
+  return text;
+}
+
+/* Quotes @word for a shell only when it needs it, so messages stay readable. */
+static char *
+shell_word (const char *word)
+{
+  for (const char *c = word; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && strchr ("._-+@%", *c) == NULL)
+      return g_shell_quote (word);
+  return g_strdup (word);
+}
+
 /* The tc command line that deletes the root qdisc, for messages. */
 static char *
 describe_tc_delete (LabNetns *netns, const char *ifname)
 {
+  g_autofree char *dev = shell_word (ifname);
+  g_autofree char *name = NULL;
   g_autofree char *path = NULL;
 
   switch (lab_netns_get_kind (netns))
     {
     case LAB_NETNS_NAMED:
-      return g_strdup_printf ("tc -n '%s' qdisc del dev %s root", lab_netns_get_name (netns),
-                              ifname);
+      name = shell_word (lab_netns_get_name (netns));
+      return g_strdup_printf ("tc -n %s qdisc del dev %s root", name, dev);
     case LAB_NETNS_PID:
       path = lab_netns_dup_path (netns);
-      return g_strdup_printf ("nsenter --net=%s tc qdisc del dev %s root", path, ifname);
+      return g_strdup_printf ("nsenter --net=%s tc qdisc del dev %s root", path, dev);
     case LAB_NETNS_HOST:
     default:
-      return g_strdup_printf ("tc qdisc del dev %s root", ifname);
+      return g_strdup_printf ("tc qdisc del dev %s root", dev);
     }
 }
 
@@ -181,8 +204,12 @@ set_gone_error (GError **error, LabNetns *netns, const char *ifname)
     g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
                  "Interface '%s' in %s is gone; refresh the list", ifname, where);
   else
-    g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND, "The %s is gone; refresh the list",
-                 where);
+    {
+      g_autofree char *subject = describe_netns_capitalized (netns);
+
+      g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND, "%s is gone; refresh the list",
+                   subject);
+    }
 }
 
 /* Turns a negative errno from netlink into a GError; ENODEV means the interface vanished. */
@@ -258,6 +285,12 @@ find_qdisc (struct nl_cache *qdiscs, int ifindex, guint32 parent)
   return rtnl_qdisc_get_by_parent (qdiscs, ifindex, parent);
 }
 
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
 static Target *
 target_open (LabNetns *netns, const char *ifname, GError **error)
 {
@@ -328,16 +361,17 @@ target_open (LabNetns *netns, const char *ifname, GError **error)
 
       if (names->len != 1)
         {
-          g_autofree char *where = describe_netns (netns);
+          g_ptr_array_sort (names, compare_names);
+          g_autofree char *subject = describe_netns_capitalized (netns);
           g_autofree char *list = g_strjoinv (", ", (char **) names->pdata);
 
           if (names->len == 0)
             g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
-                         "The %s has no interface besides loopback; add one first", where);
+                         "%s has no interface besides loopback; add one first", subject);
           else
             g_set_error (error, LAB_ERROR, LAB_ERROR_AMBIGUOUS,
-                         "The %s has several interfaces (%s); choose one with 'dev IFACE'",
-                         where, list);
+                         "%s has several interfaces (%s); choose one with 'dev IFACE'",
+                         subject, list);
           return NULL;
         }
     }
@@ -510,7 +544,7 @@ check_restorable (Target *target, struct nl_cache *qdiscs, struct rtnl_qdisc *ro
 
       g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED,
                    "Interface '%s' in %s has a '%s' root qdisc %s, which Lab could not restore "
-                   "afterwards, so nothing was changed; remove it with '%s' and try again",
+                   "afterwards, so nothing was changed; remove it with \"%s\" and try again",
                    target->ifname, where, kind, problem, command);
       return FALSE;
     }

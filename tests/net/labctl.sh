@@ -1,0 +1,75 @@
+#!/bin/bash
+# labctl set, show and reset on a namespace this script creates, checked with tc.
+set -u
+
+skip () { echo "SKIP: $*"; exit 77; }
+fail () { echo "FAIL: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces and qdiscs"
+command -v ip >/dev/null && command -v tc >/dev/null || skip "needs ip and tc from iproute2"
+[ -x "${LABCTL:-}" ] || skip "LABCTL does not name a built labctl"
+
+prefix=${LAB_TEST_PREFIX:-labt$$}
+ns="$prefix-cli-a"
+peer_ns="$prefix-cli-b"
+
+cleanup () {
+  ip netns delete "$ns" 2>/dev/null
+  ip netns delete "$peer_ns" 2>/dev/null
+}
+trap cleanup EXIT
+
+ip netns add "$ns" || fail "could not add namespace '$ns'"
+ip netns add "$peer_ns" || fail "could not add namespace '$peer_ns'"
+ip -n "$ns" link add eth0 type veth peer name "$prefix-p" netns "$peer_ns" || fail "veth add"
+ip -n "$peer_ns" link set "$prefix-p" name eth0 || fail "veth rename"
+ip -n "$ns" link set eth0 up || fail "link up"
+ip -n "$peer_ns" link set eth0 up || fail "peer link up"
+
+qdisc () { tc -n "$ns" qdisc show dev eth0; }
+before=$(qdisc)
+
+# set prints the read-back state, and tc sees the same tbf.
+out=$("$LABCTL" set "$ns" rate 1mbit) || fail "'labctl set $ns rate 1mbit' exited $?"
+echo "$out" | grep -q "rate 1Mbit" || fail "set printed no 'rate 1Mbit': $out"
+qdisc | grep -q "tbf" || fail "tc shows no tbf after set: $(qdisc)"
+qdisc | grep -q "rate 1Mbit" || fail "tc shows no 'rate 1Mbit' after set: $(qdisc)"
+echo "PASS: set rate 1mbit"
+
+out=$("$LABCTL" show "$ns" dev eth0) || fail "'labctl show' exited $?"
+echo "$out" | grep -q "rate 1Mbit" || fail "show printed no 'rate 1Mbit': $out"
+echo "PASS: show"
+
+"$LABCTL" reset "$ns" >/dev/null || fail "'labctl reset' exited $?"
+[ "$(qdisc)" = "$before" ] || fail "reset left '$(qdisc)', expected '$before'"
+echo "PASS: reset restores the original"
+
+err=$("$LABCTL" set "$ns" delay 100ms 2>&1)
+status=$?
+if [ "$status" = 0 ]; then
+  qdisc | grep -q netem || fail "set delay succeeded but tc shows no netem: $(qdisc)"
+  "$LABCTL" reset "$ns" >/dev/null || fail "reset after netem exited $?"
+  echo "PASS: set delay 100ms (this kernel has sch_netem)"
+else
+  [ "$status" = 1 ] || fail "set delay exited $status, expected 1"
+  echo "$err" | grep -q "sch_netem" || fail "set delay error does not name sch_netem: $err"
+  [ "$(qdisc)" = "$before" ] || fail "failed set delay changed the qdisc to '$(qdisc)'"
+  echo "PASS: set delay 100ms fails with the sch_netem message"
+fi
+
+"$LABCTL" set "$ns" loss 150% >/dev/null 2>&1
+status=$?
+[ "$status" = 2 ] || fail "'set loss 150%' exited $status, expected 2"
+"$LABCTL" set "$ns" speed 1mbit >/dev/null 2>&1
+status=$?
+[ "$status" = 2 ] || fail "'set speed 1mbit' exited $status, expected 2"
+[ "$(qdisc)" = "$before" ] || fail "an invalid set changed the qdisc to '$(qdisc)'"
+echo "PASS: invalid input exits 2 and changes nothing"
+
+"$LABCTL" --help | grep -q "set TARGET" || fail "--help shows no 'set TARGET'"
+echo "PASS: --help"
+
+"$LABCTL" show "$prefix-no-such-target" >/dev/null 2>&1
+status=$?
+[ "$status" = 1 ] || fail "show of an unknown target exited $status, expected 1"
+echo "PASS: unknown target exits 1"

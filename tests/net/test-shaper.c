@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Root integration tests of the shaper on real namespaces and veth pairs. Each
+ * result is checked twice: through libnl from inside the namespace and through
+ * `tc -n NS qdisc show`.
+ */
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#include "lab-journal.h"
+#include "lab-test.h"
+
+#define HANDLE_LAB_TBF 0x01ab0000U
+
+typedef struct {
+  LabTestPair *pair;
+  LabNetns *netns; /* pair->ns_a, where every test shapes eth0 */
+} Fixture;
+
+/* The root qdisc of eth0 as libnl reads it from inside the namespace. */
+typedef struct {
+  char *kind;
+  guint32 handle;
+  int rate_bytes; /* tbf only, else -1 */
+} RootQdisc;
+
+static void
+root_qdisc_free (RootQdisc *root)
+{
+  g_free (root->kind);
+  g_free (root);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RootQdisc, root_qdisc_free)
+
+static void
+fixture_set_up (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  fixture->pair = lab_test_pair_new ();
+  fixture->netns = lab_netns_new_named (fixture->pair->ns_a, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *fixture, gconstpointer data)
+{
+  g_clear_pointer (&fixture->netns, lab_netns_unref);
+  g_clear_pointer (&fixture->pair, lab_test_pair_free);
+}
+
+static void
+store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for_result (GAsyncResult **result)
+{
+  while (*result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *result;
+}
+
+static LabQdiscState *
+apply (LabNetns *netns, const char *ifname, const LabImpairment *impairment, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  lab_shaper_apply_async (netns, ifname, impairment, NULL, store_result_cb, &result);
+  return lab_shaper_apply_finish (wait_for_result (&result), error);
+}
+
+static LabQdiscState *
+reset (LabNetns *netns, const char *ifname, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  lab_shaper_reset_async (netns, ifname, NULL, store_result_cb, &result);
+  return lab_shaper_reset_finish (wait_for_result (&result), error);
+}
+
+static LabQdiscState *
+read_state (LabNetns *netns, const char *ifname, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  lab_shaper_read_async (netns, ifname, NULL, store_result_cb, &result);
+  return lab_shaper_read_finish (wait_for_result (&result), error);
+}
+
+static gpointer
+read_root_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable,
+                    GError **error)
+{
+  struct nl_sock *sock = nl_socket_alloc ();
+  struct nl_cache *links = NULL;
+  struct nl_cache *qdiscs = NULL;
+  struct rtnl_qdisc *qdisc = NULL;
+  RootQdisc *root = NULL;
+  int ifindex;
+
+  g_assert_nonnull (sock);
+  g_assert_cmpint (nl_connect (sock, NETLINK_ROUTE), ==, 0);
+  g_assert_cmpint (rtnl_link_alloc_cache (sock, AF_UNSPEC, &links), ==, 0);
+  ifindex = rtnl_link_name2i (links, "eth0");
+  g_assert_cmpint (ifindex, >, 0);
+  g_assert_cmpint (rtnl_qdisc_alloc_cache (sock, &qdiscs), ==, 0);
+
+  qdisc = rtnl_qdisc_get_by_parent (qdiscs, ifindex, TC_H_ROOT);
+  g_assert_nonnull (qdisc);
+  root = g_new0 (RootQdisc, 1);
+  root->kind = g_strdup (rtnl_tc_get_kind (TC_CAST (qdisc)));
+  root->handle = rtnl_tc_get_handle (TC_CAST (qdisc));
+  root->rate_bytes = g_str_equal (root->kind, "tbf") ? rtnl_qdisc_tbf_get_rate (qdisc) : -1;
+
+  rtnl_qdisc_put (qdisc);
+  nl_cache_free (qdiscs);
+  nl_cache_free (links);
+  nl_socket_free (sock);
+  return root;
+}
+
+static RootQdisc *
+read_root (LabNetns *netns)
+{
+  g_autoptr (GError) error = NULL;
+  RootQdisc *root = lab_netns_run_sync (netns, read_root_in_netns, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return root;
+}
+
+static char *
+tc_show (const char *ns)
+{
+  return lab_test_run ((const char *[]){ "tc", "-n", ns, "qdisc", "show", "dev", "eth0", NULL });
+}
+
+static void
+tc_in (const char *ns, const char *arguments)
+{
+  g_autofree char *line = g_strdup_printf ("tc -n %s %s", ns, arguments);
+
+  g_free (lab_test_run_line (line));
+}
+
+static guint64
+netns_inode (const char *ns)
+{
+  g_autofree char *path = g_build_filename ("/run/netns", ns, NULL);
+  struct stat st;
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_ino;
+}
+
+static gboolean
+journal_has_entry (const char *ns)
+{
+  g_autoptr (LabJournalEntry) entry = NULL;
+  g_autoptr (GError) error = NULL;
+  int ifindex = 0;
+  g_autofree char *out = lab_test_run (
+    (const char *[]){ "ip", "-n", ns, "-o", "link", "show", "dev", "eth0", NULL });
+
+  ifindex = atoi (out);
+  g_assert_cmpint (ifindex, >, 0);
+  g_assert_true (lab_journal_lookup (netns_inode (ns), ifindex, &entry, &error));
+  g_assert_no_error (error);
+  return entry != NULL;
+}
+
+static void
+test_rate_set_and_reset (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) after_reset = NULL;
+  g_autoptr (RootQdisc) root = NULL;
+  g_autoptr (RootQdisc) root_after = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = tc_show (ns);
+  g_autofree char *shaped = NULL;
+  g_autofree char *restored = NULL;
+
+  g_assert_nonnull (strstr (before, "noqueue"));
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, NULL, &impairment, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (state->ifname, ==, "eth0");
+  g_assert_cmpstr (state->kind, ==, "tbf");
+  g_assert_cmphex (state->handle, ==, HANDLE_LAB_TBF);
+  g_assert_true (state->ours);
+  g_assert_true (state->has_original);
+  g_assert_cmpuint (state->impairment.rate_bps, ==, 1000000);
+  g_test_message ("summary: %s", state->summary);
+  g_assert_nonnull (strstr (state->summary, "tbf rate 1Mbit"));
+  g_assert_nonnull (strstr (state->summary, "lat 50ms"));
+  g_assert_true (journal_has_entry (ns));
+
+  root = read_root (fixture->netns);
+  g_assert_cmpstr (root->kind, ==, "tbf");
+  g_assert_cmphex (root->handle, ==, HANDLE_LAB_TBF);
+  g_assert_cmpint (root->rate_bytes, ==, 125000);
+
+  shaped = tc_show (ns);
+  g_assert_nonnull (strstr (shaped, "tbf"));
+  g_assert_nonnull (strstr (shaped, "rate 1Mbit"));
+
+  after_reset = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (after_reset->kind, ==, "noqueue");
+  g_assert_false (after_reset->ours);
+  g_assert_false (after_reset->has_original);
+  g_assert_false (journal_has_entry (ns));
+
+  root_after = read_root (fixture->netns);
+  g_assert_cmpstr (root_after->kind, ==, "noqueue");
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
+}
+
+static void
+test_rate_change_and_clear (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  LabImpairment empty = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) first = NULL;
+  g_autoptr (LabQdiscState) second = NULL;
+  g_autoptr (LabQdiscState) cleared = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = tc_show (ns);
+  g_autofree char *shaped = NULL;
+  g_autofree char *after = NULL;
+
+  impairment.rate_bps = 1000000;
+  first = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+
+  impairment.rate_bps = 2000000;
+  second = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (second->impairment.rate_bps, ==, 2000000);
+  g_assert_true (second->has_original);
+  shaped = tc_show (ns);
+  g_assert_nonnull (strstr (shaped, "rate 2Mbit"));
+
+  /* An empty impairment is a reset. */
+  cleared = apply (fixture->netns, "eth0", &empty, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (cleared->kind, ==, "noqueue");
+  g_assert_true (lab_impairment_is_empty (&cleared->impairment));
+  after = tc_show (ns);
+  g_assert_cmpstr (after, ==, before);
+}
+
+static void
+test_pfifo_original_restored (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) original = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) restored_state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *restored = NULL;
+
+  tc_in (ns, "qdisc add dev eth0 root pfifo limit 77");
+  before = tc_show (ns);
+  g_assert_nonnull (strstr (before, "pfifo"));
+  g_assert_nonnull (strstr (before, "limit 77p"));
+
+  original = read_state (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (original->kind, ==, "pfifo");
+  g_assert_false (original->ours);
+  g_assert_nonnull (strstr (original->summary, "limit 77p"));
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (state->kind, ==, "tbf");
+  g_assert_true (state->has_original);
+
+  restored_state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (restored_state->kind, ==, "pfifo");
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
+}
+
+/* Runs in a child process: only the journal file links it to the parent's apply. */
+static void
+test_reset_from_new_process (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after_child = NULL;
+  const char *labctl = g_getenv ("LABCTL");
+  g_autofree char *runtime_dir = lab_journal_dup_dir ();
+  g_autofree char *subprocess_ns_path = g_build_filename (runtime_dir, "test-reset-ns", NULL);
+
+  tc_in (ns, "qdisc add dev eth0 root pfifo limit 77");
+  before = tc_show (ns);
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (g_file_set_contents (subprocess_ns_path, ns, -1, NULL));
+  g_test_trap_subprocess ("/lab/shaper/reset-subprocess", 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  after_child = tc_show (ns);
+  g_assert_cmpstr (after_child, ==, before);
+  g_assert_false (journal_has_entry (ns));
+  g_unlink (subprocess_ns_path);
+
+  if (labctl == NULL || !g_file_test (labctl, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("LABCTL is not set to a built labctl; skipping the labctl reset");
+      return;
+    }
+
+  {
+    g_autoptr (LabQdiscState) again = apply (fixture->netns, "eth0", &impairment, &error);
+    g_autofree char *shaped = NULL;
+    g_autofree char *after_labctl = NULL;
+
+    g_assert_no_error (error);
+    shaped = tc_show (ns);
+    g_assert_nonnull (strstr (shaped, "rate 1Mbit"));
+    g_free (lab_test_run ((const char *[]){ labctl, "reset", ns, "dev", "eth0", NULL }));
+    after_labctl = tc_show (ns);
+    g_assert_cmpstr (after_labctl, ==, before);
+  }
+}
+
+static void
+test_reset_subprocess (void)
+{
+  g_autofree char *runtime_dir = lab_journal_dup_dir ();
+  g_autofree char *path = g_build_filename (runtime_dir, "test-reset-ns", NULL);
+  g_autofree char *ns = NULL;
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_skip ("only runs as the child of /lab/shaper/reset-new-process");
+      return;
+    }
+  g_assert_true (g_file_get_contents (path, &ns, NULL, NULL));
+  netns = lab_netns_new_named (ns, &error);
+  g_assert_no_error (error);
+  state = reset (netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (state->kind, ==, "pfifo");
+}
+
+/* Returns FALSE, after marking the test skipped, when the kernel accepted netem. */
+static gboolean
+assert_netem_rejected (Fixture *fixture, const LabImpairment *impairment)
+{
+  const char *ns = fixture->pair->ns_a;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = tc_show (ns);
+  g_autofree char *after = NULL;
+  gboolean had_entry = journal_has_entry (ns);
+
+  state = apply (fixture->netns, "eth0", impairment, &error);
+  if (error == NULL)
+    {
+      g_assert_cmpstr (state->kind, ==, "netem");
+      g_test_skip ("this kernel has sch_netem; the rejection path cannot be checked");
+      return FALSE;
+    }
+  g_test_message ("error: %s", error->message);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "sch_netem"));
+  g_assert_nonnull (strstr (error->message, "CONFIG_NET_SCH_NETEM"));
+  g_assert_nonnull (strstr (error->message, "rate alone still works"));
+
+  after = tc_show (ns);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+  return TRUE;
+}
+
+static void
+test_netem_unsupported (Fixture *fixture, gconstpointer data)
+{
+  LabImpairment delay = LAB_IMPAIRMENT_INIT;
+  LabImpairment delay_and_rate = LAB_IMPAIRMENT_INIT;
+  LabImpairment rate = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) shaped = NULL;
+  g_autoptr (LabQdiscState) restored = NULL;
+  g_autoptr (GError) error = NULL;
+
+  delay.delay_usec = 100000;
+  if (!assert_netem_rejected (fixture, &delay))
+    return;
+
+  delay_and_rate.delay_usec = 100000;
+  delay_and_rate.rate_bps = 1000000;
+  assert_netem_rejected (fixture, &delay_and_rate);
+
+  /* With Lab's tbf in place, a failed netem keeps it exactly. */
+  rate.rate_bps = 3000000;
+  shaped = apply (fixture->netns, "eth0", &rate, &error);
+  g_assert_no_error (error);
+  assert_netem_rejected (fixture, &delay_and_rate);
+
+  restored = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (restored->kind, ==, "noqueue");
+}
+
+static void
+test_netns_gone (Fixture *fixture, gconstpointer data)
+{
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) state_no_ifname = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) error_no_ifname = NULL;
+  g_autofree char *expected = NULL;
+
+  impairment.rate_bps = 1000000;
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", fixture->pair->ns_a, NULL }));
+
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  expected = g_strdup_printf ("Interface 'eth0' in namespace '%s' is gone; refresh the list",
+                              fixture->pair->ns_a);
+  g_assert_cmpstr (error->message, ==, expected);
+
+  state_no_ifname = apply (fixture->netns, NULL, &impairment, &error_no_ifname);
+  g_assert_null (state_no_ifname);
+  g_assert_error (error_no_ifname, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error_no_ifname->message, "is gone"));
+}
+
+static void
+test_interface_gone (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  impairment.rate_bps = 1000000;
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", ns, "link", "delete", "eth0", NULL }));
+
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "Interface 'eth0'"));
+  g_assert_nonnull (strstr (error->message, "is gone; refresh the list"));
+}
+
+static void
+test_invalid_changes_nothing (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment loss = LAB_IMPAIRMENT_INIT;
+  LabImpairment rate = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) rate_state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) rate_error = NULL;
+  g_autofree char *before = tc_show (ns);
+  g_autofree char *after = NULL;
+  gboolean had_entry = journal_has_entry (ns);
+
+  loss.loss_percent = 150.0;
+  loss.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &loss, &error);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "loss 150%"));
+  g_assert_nonnull (strstr (error->message, "100%"));
+
+  rate.rate_bps = 100;
+  rate_state = apply (fixture->netns, "eth0", &rate, &rate_error);
+  g_assert_null (rate_state);
+  g_assert_error (rate_error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (rate_error->message, "rate"));
+
+  after = tc_show (ns);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+}
+
+static void
+test_ambiguous_interface (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", ns, "link", "add", "labx0", "type", "veth",
+                                          "peer", "name", "labx1", NULL }));
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, NULL, &impairment, &error);
+  g_assert_null (state);
+  g_test_message ("error: %s", error->message);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_AMBIGUOUS);
+  g_assert_nonnull (strstr (error->message, "eth0"));
+  g_assert_nonnull (strstr (error->message, "labx0"));
+  g_assert_nonnull (strstr (error->message, "labx1"));
+  g_assert_null (strstr (error->message, "lo,"));
+}
+
+static void
+test_classful_original_rejected (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  gboolean had_entry;
+
+  tc_in (ns, "qdisc add dev eth0 root handle 1: htb default 1");
+  tc_in (ns, "class add dev eth0 parent 1: classid 1:1 htb rate 5mbit");
+  before = tc_show (ns);
+  had_entry = journal_has_entry (ns);
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_null (state);
+  g_test_message ("error: %s", error->message);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "'htb'"));
+  g_assert_nonnull (strstr (error->message, "with classes"));
+  g_assert_nonnull (strstr (error->message, "qdisc del dev eth0 root"));
+
+  after = tc_show (ns);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  /* The child run of reset-new-process needs no root check of its own. */
+  if (!g_test_subprocess ())
+    lab_test_require_root ();
+
+#define ADD(path, func) \
+  g_test_add ("/lab/shaper/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("rate-set-and-reset", test_rate_set_and_reset);
+  ADD ("rate-change-and-clear", test_rate_change_and_clear);
+  ADD ("pfifo-original-restored", test_pfifo_original_restored);
+  ADD ("reset-new-process", test_reset_from_new_process);
+  ADD ("netem-unsupported", test_netem_unsupported);
+  ADD ("netns-gone", test_netns_gone);
+  ADD ("interface-gone", test_interface_gone);
+  ADD ("invalid-changes-nothing", test_invalid_changes_nothing);
+  ADD ("ambiguous-interface", test_ambiguous_interface);
+  ADD ("classful-original-rejected", test_classful_original_rejected);
+#undef ADD
+  g_test_add_func ("/lab/shaper/reset-subprocess", test_reset_subprocess);
+
+  return g_test_run ();
+}
