@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The machine list against the real kernel: the host and names under /run/netns. */
+#include "lab-test.h"
+
+#include <linux/if.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **slot = user_data;
+
+  *slot = g_object_ref (result);
+}
+
+static LabMachineMonitor *
+new_loaded_monitor (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_assert_no_error (error);
+  return g_steal_pointer (&monitor);
+}
+
+static LabMachine *
+find_in_model (LabMachineMonitor *monitor, LabMachineSource source, const char *name)
+{
+  guint n_items = g_list_model_get_n_items (G_LIST_MODEL (monitor));
+
+  for (guint i = 0; i < n_items; i++)
+    {
+      g_autoptr (LabMachine) machine = g_list_model_get_item (G_LIST_MODEL (monitor), i);
+
+      if (lab_machine_get_source (machine) == source
+          && g_str_equal (lab_machine_get_name (machine), name))
+        return g_steal_pointer (&machine);
+    }
+  return NULL;
+}
+
+static const LabInterface *
+find_interface (LabMachine *machine, const char *name)
+{
+  GPtrArray *interfaces = lab_machine_get_interfaces (machine);
+
+  if (interfaces == NULL)
+    return NULL;
+  for (guint i = 0; i < interfaces->len; i++)
+    {
+      const LabInterface *iface = g_ptr_array_index (interfaces, i);
+
+      if (g_str_equal (iface->name, name))
+        return iface;
+    }
+  return NULL;
+}
+
+static guint64
+inode_of (const char *path)
+{
+  struct stat st;
+
+  g_assert_no_errno (stat (path, &st));
+  return st.st_ino;
+}
+
+static void
+count_notify_cb (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  guint *count = user_data;
+
+  (*count)++;
+}
+
+static void
+test_machine_notify (void)
+{
+  g_autoptr (LabNetns) netns = lab_netns_new_host ();
+  g_autoptr (LabMachine) machine = lab_machine_new (LAB_MACHINE_NETNS, "notify", netns);
+  g_autoptr (GPtrArray) interfaces = g_ptr_array_new_with_free_func (
+    (GDestroyNotify) lab_interface_free);
+  g_autoptr (GPtrArray) same = g_ptr_array_new_with_free_func (
+    (GDestroyNotify) lab_interface_free);
+  LabInterface iface = { (char *) "eth0", 2, IFF_UP, (char *) "veth", NULL, NULL, NULL };
+  guint class_notifies = 0;
+  guint interfaces_notifies = 0;
+  guint inode_notifies = 0;
+
+  g_signal_connect (machine, "notify::class", G_CALLBACK (count_notify_cb), &class_notifies);
+  g_signal_connect (machine, "notify::interfaces", G_CALLBACK (count_notify_cb),
+                    &interfaces_notifies);
+  g_signal_connect (machine, "notify::netns-inode", G_CALLBACK (count_notify_cb),
+                    &inode_notifies);
+
+  lab_machine_set_class (machine, "container");
+  lab_machine_set_class (machine, "container");
+  g_assert_cmpuint (class_notifies, ==, 1);
+  g_assert_cmpstr (lab_machine_get_class (machine), ==, "container");
+
+  lab_machine_set_netns_inode (machine, 42);
+  lab_machine_set_netns_inode (machine, 42);
+  g_assert_cmpuint (inode_notifies, ==, 1);
+
+  g_ptr_array_add (interfaces, lab_interface_copy (&iface));
+  g_ptr_array_add (same, lab_interface_copy (&iface));
+  lab_machine_set_interfaces (machine, interfaces);
+  lab_machine_set_interfaces (machine, same);
+  g_assert_cmpuint (interfaces_notifies, ==, 1);
+  g_assert_true (lab_machine_get_interfaces (machine) == interfaces);
+
+  lab_machine_set_interfaces (machine, NULL);
+  g_assert_cmpuint (interfaces_notifies, ==, 2);
+  g_assert_null (lab_machine_get_interfaces (machine));
+
+  g_assert_cmpstr (lab_machine_source_to_string (LAB_MACHINE_HOST), ==, "host");
+  g_assert_cmpstr (lab_machine_source_to_string (LAB_MACHINE_MACHINED), ==, "machined");
+  g_assert_cmpstr (lab_machine_source_to_string (LAB_MACHINE_NETNS), ==, "netns");
+}
+
+static void
+test_host (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = new_loaded_monitor ();
+  g_autoptr (LabMachine) first = g_list_model_get_item (G_LIST_MODEL (monitor), 0);
+  g_autoptr (LabMachine) looked_up = lab_machine_monitor_lookup (monitor, ".host");
+  guint n_items = g_list_model_get_n_items (G_LIST_MODEL (monitor));
+  const LabInterface *lo;
+
+  g_assert_nonnull (first);
+  g_assert_cmpstr (lab_machine_get_name (first), ==, ".host");
+  g_assert_cmpint (lab_machine_get_source (first), ==, LAB_MACHINE_HOST);
+  g_assert_true (looked_up == first);
+  g_assert_true (lab_machine_get_shares_host_network (first));
+  g_assert_cmpuint (lab_machine_get_netns_inode (first), ==, inode_of ("/proc/self/ns/net"));
+
+  g_assert_nonnull (lab_machine_get_interfaces (first));
+  lo = find_interface (first, "lo");
+  g_assert_nonnull (lo);
+  g_assert_true (lab_interface_is_loopback (lo));
+  g_assert_cmpint (lo->ifindex, ==, 1);
+
+  /* Every other machine comes after the host, sorted by name. */
+  for (guint i = 1; i + 1 < n_items; i++)
+    {
+      g_autoptr (LabMachine) a = g_list_model_get_item (G_LIST_MODEL (monitor), i);
+      g_autoptr (LabMachine) b = g_list_model_get_item (G_LIST_MODEL (monitor), i + 1);
+
+      g_assert_cmpint (lab_machine_get_source (a), !=, LAB_MACHINE_HOST);
+      g_assert_cmpstr (lab_machine_get_name (a), <=, lab_machine_get_name (b));
+    }
+}
+
+static void
+test_no_system_bus (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = new_loaded_monitor ();
+  guint n_items = g_list_model_get_n_items (G_LIST_MODEL (monitor));
+
+  /* main() points the system bus at a socket that does not exist. */
+  g_assert_nonnull (lab_machine_monitor_get_machined_status (monitor));
+  for (guint i = 0; i < n_items; i++)
+    {
+      g_autoptr (LabMachine) machine = g_list_model_get_item (G_LIST_MODEL (monitor), i);
+
+      g_assert_cmpint (lab_machine_get_source (machine), !=, LAB_MACHINE_MACHINED);
+    }
+}
+
+static void
+test_netns_appears (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachine) machine = NULL;
+  g_autoptr (LabMachine) looked_up = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  const LabInterface *lo;
+  guint64 expected_inode;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to create network namespaces");
+      return;
+    }
+
+  monitor = new_loaded_monitor ();
+  name = lab_test_unique_name ("appears");
+  path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+  g_assert_null (find_in_model (monitor, LAB_MACHINE_NETNS, name));
+
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "add", name, NULL }));
+  expected_inode = inode_of (path);
+
+  while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) == NULL
+         || lab_machine_get_interfaces (machine) == NULL
+         || lab_machine_get_netns_inode (machine) == 0)
+    {
+      g_clear_object (&machine);
+      g_main_context_iteration (NULL, TRUE);
+    }
+
+  g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, expected_inode);
+  g_assert_false (lab_machine_get_shares_host_network (machine));
+  g_assert_cmpstr (lab_netns_get_name (lab_machine_get_netns (machine)), ==, name);
+  lo = find_interface (machine, "lo");
+  g_assert_nonnull (lo);
+  g_assert_true (lab_interface_is_loopback (lo));
+  g_assert_cmpuint (lab_machine_get_interfaces (machine)->len, ==, 1);
+
+  looked_up = lab_machine_monitor_lookup (monitor, name);
+  g_assert_true (looked_up == machine);
+  g_clear_object (&looked_up);
+
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", name, NULL }));
+  g_clear_object (&machine);
+  while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) != NULL)
+    {
+      g_clear_object (&machine);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  looked_up = lab_machine_monitor_lookup (monitor, name);
+  g_assert_null (looked_up);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *no_bus = NULL;
+
+  /* Keep these tests off any real system bus; the machined test brings its own. */
+  no_bus = g_strdup_printf ("unix:path=/nonexistent/lab-test-%d/system_bus_socket",
+                            (int) getpid ());
+  g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", no_bus, TRUE);
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/lab/machines/machine-notify", test_machine_notify);
+  g_test_add_func ("/lab/machines/host", test_host);
+  g_test_add_func ("/lab/machines/no-system-bus", test_no_system_bus);
+  g_test_add_func ("/lab/machines/netns-appears", test_netns_appears);
+  return g_test_run ();
+}
