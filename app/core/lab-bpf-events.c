@@ -465,6 +465,18 @@ lab_bpf_events_start_finish (LabBpfEvents *self, GAsyncResult *result, GError **
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/*
+ * Detaching a tracepoint program waits for an RCU grace period, which took
+ * about 150 ms per stop on the development VM, so it runs off the main thread.
+ */
+static void
+free_programs_thread (GTask *task, gpointer source_object, gpointer task_data,
+                      GCancellable *cancellable)
+{
+  load_result_free (task_data);
+  g_task_return_boolean (task, TRUE);
+}
+
 void
 lab_bpf_events_stop (LabBpfEvents *self)
 {
@@ -476,12 +488,18 @@ lab_bpf_events_stop (LabBpfEvents *self)
   g_clear_object (&self->start_task);
   g_clear_handle_id (&self->watch_id, g_source_remove);
   g_clear_handle_id (&self->drain_idle_id, g_source_remove);
-  g_clear_pointer (&self->perf_buffer, perf_buffer__free);
   if (self->skeleton != NULL)
     {
+      g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+      LoadResult *programs = g_new0 (LoadResult, 1);
+
       g_debug ("Detaching Lab's BPF programs after %" G_GUINT64_FORMAT " events, %"
                G_GUINT64_FORMAT " lost", self->received, self->lost);
-      g_clear_pointer (&self->skeleton, lab_events__destroy);
+      programs->skeleton = g_steal_pointer (&self->skeleton);
+      programs->perf_buffer = g_steal_pointer (&self->perf_buffer);
+      g_task_set_source_tag (task, lab_bpf_events_stop);
+      g_task_set_task_data (task, programs, NULL);
+      g_task_run_in_thread (task, free_programs_thread);
     }
   g_array_set_size (self->pending, 0);
   self->pending_lost = 0;

@@ -245,7 +245,7 @@ test_lost_count (void)
   g_autoptr (LabBpfEvents) events = start_events ();
   g_autoptr (GError) error = NULL;
   /*
-   * One 64-page buffer holds about 1,400 exec records of about 184 bytes, so
+   * About 1,400 exec records of about 184 bytes fit in one 64-page buffer, so
    * 4,000 execs on one CPU while the main loop does not run must overflow it.
    */
   const char *argv[] = {
@@ -277,13 +277,49 @@ test_lost_count (void)
   lab_bpf_events_stop (events);
 }
 
+/* Counts this process's open BPF program file descriptors. */
+static guint
+count_bpf_program_fds (void)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+  guint count = 0;
+
+  g_assert_nonnull (fds);
+  while ((name = g_dir_read_name (fds)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (g_strcmp0 (target, "anon_inode:bpf-prog") == 0)
+        count++;
+    }
+  return count;
+}
+
+static gboolean
+on_poll_tick (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 static void
-test_stop_twice (void)
+test_stop_detaches (void)
 {
   g_autoptr (LabBpfEvents) events = start_events ();
+  guint tick;
 
+  g_assert_cmpuint (count_bpf_program_fds (), >=, 2);
   lab_bpf_events_stop (events);
   lab_bpf_events_stop (events);
+
+  /* stop() detaches on a worker thread; wake the main loop now and then to look again. */
+  tick = g_timeout_add (10, on_poll_tick, NULL);
+  while (count_bpf_program_fds () > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+
+  g_assert_cmpuint (count_bpf_program_fds (), ==, 0);
   g_assert_cmpuint (lab_bpf_events_get_lost (events), ==, 0);
 }
 
@@ -300,7 +336,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/bpf/exec-event", test_exec_event);
   g_test_add_func ("/lab/bpf/tcp-retransmit", test_tcp_retransmit);
   g_test_add_func ("/lab/bpf/lost-count", test_lost_count);
-  g_test_add_func ("/lab/bpf/stop-twice", test_stop_twice);
+  g_test_add_func ("/lab/bpf/stop-detaches", test_stop_detaches);
 
   status = g_test_run ();
   trace_test_restore_tracefs ();
