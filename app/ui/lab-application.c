@@ -79,7 +79,7 @@ status_timeout_cb (gpointer user_data)
   g_autoptr (GString) status = g_string_new (NULL);
   g_autoptr (GBytes) bytes = NULL;
 
-  /* A slow disk must not queue writes; the next tick carries newer numbers anyway. */
+  /* Skips a tick while a write is in flight, because the next tick carries newer numbers. */
   if (self->status_writing || self->window == NULL)
     return G_SOURCE_CONTINUE;
 

@@ -434,10 +434,29 @@ lab_network_page_class_init (LabNetworkPageClass *klass)
   gtk_widget_class_install_action (widget_class, "network.reset", NULL, reset_action);
 }
 
+/* Gives every slider's value label one width, so the four tracks line up. */
+static void
+install_value_css (void)
+{
+  static gboolean installed;
+  g_autoptr (GtkCssProvider) provider = NULL;
+
+  if (installed)
+    return;
+  installed = TRUE;
+  provider = gtk_css_provider_new ();
+  gtk_css_provider_load_from_data (provider, "scale.lab-impairment > value { min-width: 6em; }",
+                                   -1);
+  gtk_style_context_add_provider_for_display (gdk_display_get_default (),
+                                              GTK_STYLE_PROVIDER (provider),
+                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+}
+
 static void
 lab_network_page_init (LabNetworkPage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  install_value_css ();
 
   gtk_scale_set_format_value_func (GTK_SCALE (self->delay_scale), format_time_value, NULL, NULL);
   gtk_scale_set_format_value_func (GTK_SCALE (self->jitter_scale), format_time_value, NULL, NULL);

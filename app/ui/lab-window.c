@@ -125,8 +125,7 @@ machine_row_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpoin
 
   if (klass != NULL)
     g_string_append_printf (detail, " · %s", klass);
-  if (lab_machine_get_shares_host_network (machine)
-      && lab_machine_get_source (machine) != LAB_MACHINE_HOST)
+  if (lab_machine_get_shares_host_network (machine))
     g_string_append (detail, " · shares host network");
 
   gtk_label_set_text (GTK_LABEL (name_label), lab_machine_get_name (machine));

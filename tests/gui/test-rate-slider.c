@@ -91,6 +91,58 @@ kernel_holds_rate (gpointer user_data)
   return g_strcmp0 (state->kind, "tbf") == 0 && state->impairment.rate_bps == check->rate_bps;
 }
 
+static void
+after_paint_cb (GdkFrameClock *clock, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static gboolean
+flag_is_set (gpointer user_data)
+{
+  return *(gboolean *) user_data;
+}
+
+static gboolean
+widget_is_drawable (gpointer user_data)
+{
+  GtkWidget *widget = user_data;
+
+  return gtk_widget_get_mapped (widget) && gtk_widget_get_width (widget) > 0;
+}
+
+/* Waits for a frame painted after now, so the window shows the latest state. */
+static void
+wait_for_paint (GtkWidget *window)
+{
+  GdkFrameClock *clock;
+  gboolean painted = FALSE;
+  gulong handler;
+
+  wait_until (widget_is_drawable, window);
+  clock = gtk_widget_get_frame_clock (window);
+  handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &painted);
+  gtk_widget_queue_draw (window);
+  wait_until (flag_is_set, &painted);
+  g_signal_handler_disconnect (clock, handler);
+}
+
+typedef struct {
+  LabShapeSession *session;
+  LabNetns *netns;
+} SessionCheck;
+
+/* TRUE once the session stored the read-back tbf, which the page shows under the sliders. */
+static gboolean
+session_shows_tbf (gpointer user_data)
+{
+  SessionCheck *check = user_data;
+  const LabQdiscState *state = NULL;
+
+  return lab_shape_session_lookup (check->session, check->netns, "eth0", NULL, &state, NULL, NULL)
+         && state != NULL && g_strcmp0 (state->kind, "tbf") == 0;
+}
+
 static char *
 save_screenshot (GtkWidget *window, const char *name)
 {
@@ -131,6 +183,7 @@ test_rate_slider (void)
   GtkRange *rate_scale;
   WindowCheck window_check;
   KernelCheck kernel_check;
+  SessionCheck session_check;
   double target_position;
 
   netns = lab_netns_new_named (pair->ns_a, &error);
@@ -174,9 +227,9 @@ test_rate_slider (void)
   g_assert_nonnull (strstr (tc_output, "qdisc tbf"));
   g_assert_nonnull (strstr (tc_output, "rate 1Mbit"));
 
-  /* Let the read-back state label catch up before the screenshot. */
-  for (int i = 0; i < 20; i++)
-    g_main_context_iteration (NULL, FALSE);
+  session_check = (SessionCheck){ session, netns };
+  wait_until (session_shows_tbf, &session_check);
+  wait_for_paint (GTK_WIDGET (window));
   screenshot = save_screenshot (GTK_WIDGET (window), "gui-rate-slider.png");
   g_print ("# screenshot: %s\n", screenshot);
 
