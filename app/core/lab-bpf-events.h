@@ -37,6 +37,7 @@ LabBpfEvents *lab_bpf_events_new (void);
 void lab_bpf_events_start_async (LabBpfEvents *self, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean lab_bpf_events_start_finish (LabBpfEvents *self, GAsyncResult *result, GError **error);
+/* Stops delivery at once; the programs are detached on a worker thread shortly after. */
 void lab_bpf_events_stop (LabBpfEvents *self);
 guint64 lab_bpf_events_get_received (LabBpfEvents *self);
 guint64 lab_bpf_events_get_lost (LabBpfEvents *self);
