@@ -19,4 +19,18 @@ else
   meson setup "$build_dir"
 fi
 meson compile -C "$build_dir"
+
+# The tracing tests and the app mount tracefs when it is missing; put the
+# machine back as it was, even when a test aborted before its own unmount.
+tracefs_was_mounted=no
+if findmnt -t tracefs /sys/kernel/tracing >/dev/null 2>&1; then
+  tracefs_was_mounted=yes
+fi
+unmount_tracefs_if_ours() {
+  if [ "$tracefs_was_mounted" = no ] && findmnt -t tracefs /sys/kernel/tracing >/dev/null 2>&1; then
+    umount /sys/kernel/tracing || echo "run-tests: could not unmount /sys/kernel/tracing" >&2
+  fi
+}
+trap unmount_tracefs_if_ours EXIT
+
 meson test -C "$build_dir" --print-errorlogs --num-processes 2 "$@"
