@@ -11,4 +11,9 @@ LabNetworkPage *lab_window_get_network_page (LabWindow *self);
 /* The selected machine, or NULL; borrowed. */
 LabMachine *lab_window_get_selected_machine (LabWindow *self);
 
+/* Shows the page named "network", "trace", "events" or "terminal". */
+void lab_window_show_page (LabWindow *self, const char *name);
+/* TRUE when the terminal page's current tab shows its shell prompt. */
+gboolean lab_window_terminal_shows_prompt (LabWindow *self);
+
 G_END_DECLS

@@ -237,6 +237,22 @@ lab_window_get_selected_machine (LabWindow *self)
   return gtk_single_selection_get_selected_item (self->selection);
 }
 
+void
+lab_window_show_page (LabWindow *self, const char *name)
+{
+  g_return_if_fail (LAB_IS_WINDOW (self));
+
+  gtk_stack_set_visible_child_name (self->stack, name);
+}
+
+gboolean
+lab_window_terminal_shows_prompt (LabWindow *self)
+{
+  g_return_val_if_fail (LAB_IS_WINDOW (self), FALSE);
+
+  return lab_terminal_page_shows_prompt (self->terminal_page);
+}
+
 static void
 window_set_models (LabWindow *self, LabMachineMonitor *monitor, LabShapeSession *session)
 {

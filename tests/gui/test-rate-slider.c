@@ -143,6 +143,12 @@ session_shows_tbf (gpointer user_data)
          && state != NULL && g_strcmp0 (state->kind, "tbf") == 0;
 }
 
+static gboolean
+terminal_shows_prompt (gpointer user_data)
+{
+  return lab_window_terminal_shows_prompt (user_data);
+}
+
 static char *
 save_screenshot (GtkWidget *window, const char *name)
 {
@@ -179,6 +185,7 @@ test_rate_slider (void)
   g_autofree char *tc_output = NULL;
   g_autofree char *tc_after_reset = NULL;
   g_autofree char *screenshot = NULL;
+  g_autofree char *terminal_screenshot = NULL;
   LabWindow *window;
   GtkRange *rate_scale;
   WindowCheck window_check;
@@ -232,6 +239,14 @@ test_rate_slider (void)
   wait_for_paint (GTK_WIDGET (window));
   screenshot = save_screenshot (GTK_WIDGET (window), "gui-rate-slider.png");
   g_print ("# screenshot: %s\n", screenshot);
+
+  /* The terminal page, with a shell inside the selected namespace, goes into a second artifact. */
+  lab_window_open_terminal (window, pair->ns_a);
+  lab_window_show_page (window, "terminal");
+  wait_until (terminal_shows_prompt, window);
+  wait_for_paint (GTK_WIDGET (window));
+  terminal_screenshot = save_screenshot (GTK_WIDGET (window), "gui-terminal.png");
+  g_print ("# screenshot: %s\n", terminal_screenshot);
 
   lab_shape_session_reset_all_async (session, NULL, store_result_cb, &result);
   wait_until (result_arrived, &result);
