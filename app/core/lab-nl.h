@@ -25,7 +25,7 @@ struct nl_sock *lab_nl_get_sock (LabNl *nl);
 
 /*
  * Sends @msg and waits for the kernel's ack. Returns 0 or a negative errno;
- * on failure lab_nl_get_ext_ack() holds the kernel's text, if it sent one.
+ * on failure lab_nl_get_ext_ack() returns the kernel's text, if it sent one.
  */
 int lab_nl_send (LabNl *nl, struct nl_msg *msg);
 

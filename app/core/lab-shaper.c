@@ -9,7 +9,7 @@
  * The handle majors 1ab, 1ac and 1ad mark a qdisc as Lab's. Each kind has its
  * own root handle because the kernel changes a root in place only when handle
  * and kind both match; a different handle with NLM_F_CREATE | NLM_F_REPLACE
- * grafts the new root in one step, so traffic never sees an empty root.
+ * grafts the new root in one step, so the interface keeps a root qdisc throughout.
  *
  * tbf sizing: burst is the larger of 2 MTU and 10 ms at the rate, so a single
  * full-size packet always fits; the queue limit allows 50 ms of waiting at the
@@ -622,8 +622,8 @@ snapshot_restore (Snapshot *snapshot, Target *target)
 }
 
 /*
- * Installs the layout for @impairment. Sets *out_changed once the kernel holds
- * something new, so the caller knows whether to roll back.
+ * Installs the layout for @impairment. Sets *out_changed once the kernel
+ * contains something new, so the caller knows whether to roll back.
  */
 static gboolean
 install (Target *target, const LabImpairment *impairment, struct nl_cache *qdiscs,
@@ -770,7 +770,7 @@ decode_netem (struct rtnl_qdisc *netem, LabImpairment *impairment, GString *summ
     }
 }
 
-/* Reads what the kernel holds at the root of @target now. */
+/* Reads the root qdisc of @target (and the tbf under Lab's netem) from the kernel. */
 static LabQdiscState *
 read_state (Target *target, GError **error)
 {

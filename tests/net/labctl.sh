@@ -29,7 +29,7 @@ ip -n "$peer_ns" link set eth0 up || fail "peer link up"
 qdisc () { tc -n "$ns" qdisc show dev eth0; }
 before=$(qdisc)
 
-# set prints the read-back state, and tc sees the same tbf.
+# set prints the read-back state, and tc shows the same tbf.
 out=$("$LABCTL" set "$ns" rate 1mbit) || fail "'labctl set $ns rate 1mbit' exited $?"
 echo "$out" | grep -q "rate 1Mbit" || fail "set printed no 'rate 1Mbit': $out"
 qdisc | grep -q "tbf" || fail "tc shows no tbf after set: $(qdisc)"

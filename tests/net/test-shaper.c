@@ -304,7 +304,7 @@ test_pfifo_original_restored (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (restored, ==, before);
 }
 
-/* Runs in a child process: only the journal file links it to the parent's apply. */
+/* Resets from a child process that shares only the journal file with this one, then via labctl. */
 static void
 test_reset_from_new_process (Fixture *fixture, gconstpointer data)
 {
