@@ -68,7 +68,7 @@ status_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   self->status_writing = FALSE;
   if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
-    g_warning ("Could not write the status file '%s': %s", g_file_peek_path (self->status_file),
+    g_warning ("Failed to write the status file '%s': %s", g_file_peek_path (self->status_file),
                error->message);
 }
 
@@ -126,7 +126,7 @@ demo_stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
-    g_warning ("Could not stop the demo lab: %s", error->message);
+    g_warning ("Failed to stop the demo lab: %s", error->message);
   else
     g_debug ("Demo lab stopped");
   self->demo_state = DEMO_STOPPED;
@@ -213,7 +213,7 @@ demo_started_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
       self->demo_state = DEMO_FAILED;
-      g_warning ("Could not start the demo lab with prefix '%s': %s", self->demo_prefix,
+      g_warning ("Failed to start the demo lab with prefix '%s': %s", self->demo_prefix,
                  error->message);
       if (self->window != NULL)
         {
@@ -242,7 +242,7 @@ monitor_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   if (!lab_machine_monitor_load_finish (LAB_MACHINE_MONITOR (source), result, &error))
-    g_warning ("Could not list machines: %s", error->message);
+    g_warning ("Failed to list machines: %s", error->message);
 }
 
 static void

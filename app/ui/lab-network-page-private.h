@@ -14,6 +14,7 @@ guint64 lab_rate_scale_position_to_bps (double position);
 /* Maps bits per second to a rate slider position; 0 maps to "unlimited". */
 double lab_rate_scale_bps_to_position (guint64 bits_per_second);
 
+GtkRange *lab_network_page_get_delay_scale (LabNetworkPage *self);
 GtkRange *lab_network_page_get_rate_scale (LabNetworkPage *self);
 /* The interface whose sliders are shown, or NULL. */
 const char *lab_network_page_get_ifname (LabNetworkPage *self);

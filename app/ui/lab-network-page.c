@@ -144,10 +144,10 @@ page_update_state (LabNetworkPage *self)
   gtk_widget_set_visible (GTK_WIDGET (self->error_label), errors->len > 0);
 
   if (state != NULL)
-    state_text = g_strdup_printf ("Kernel holds: %s%s", state->summary,
+    state_text = g_strdup_printf ("Root qdisc: %s%s", state->summary,
                                   state->has_original ? " (original saved for reset)" : "");
   else
-    state_text = g_strdup ("Kernel holds: reading…");
+    state_text = g_strdup ("Root qdisc: reading…");
   gtk_label_set_text (self->state_label, state_text);
 
   if (!self->sliders_loaded && state != NULL)
@@ -162,10 +162,10 @@ static void
 session_changed_cb (LabNetworkPage *self, LabNetns *netns, const char *ifname,
                     LabShapeSession *session)
 {
-  LabNetns *shown = page_get_netns (self);
+  LabNetns *shown_netns = page_get_netns (self);
 
-  if (shown == NULL || self->ifname == NULL || g_strcmp0 (ifname, self->ifname) != 0
-      || g_strcmp0 (lab_netns_get_description (netns), lab_netns_get_description (shown)) != 0)
+  if (shown_netns == NULL || self->ifname == NULL || g_strcmp0 (ifname, self->ifname) != 0
+      || g_strcmp0 (lab_netns_get_description (netns), lab_netns_get_description (shown_netns)) != 0)
     return;
   page_update_state (self);
 }
@@ -212,7 +212,7 @@ page_choose_interface (LabNetworkPage *self, const char *ifname)
   heading = g_strdup_printf ("Egress impairment of '%s'", ifname);
   gtk_label_set_text (self->interface_label, heading);
 
-  /* Sliders show what this UI last requested, else what the kernel holds once read back. */
+  /* Sliders show what this UI last requested, else the kernel state once it is read back. */
   if (lab_shape_session_lookup (self->session, netns, ifname, &desired, NULL, NULL, NULL))
     {
       sliders_set_impairment (self, &desired);
@@ -275,8 +275,8 @@ static void
 page_rebuild_interfaces (LabNetworkPage *self)
 {
   GPtrArray *interfaces = self->machine != NULL ? lab_machine_get_interfaces (self->machine) : NULL;
-  g_autofree char *wanted = g_strdup (self->ifname);
-  GtkListBoxRow *wanted_row = NULL;
+  g_autofree char *chosen = g_strdup (self->ifname);
+  GtkListBoxRow *chosen_row = NULL;
   GtkListBoxRow *default_row = NULL;
   GtkWidget *child;
 
@@ -289,16 +289,16 @@ page_rebuild_interfaces (LabNetworkPage *self)
       GtkWidget *row = interface_row_new (iface);
 
       gtk_list_box_append (self->interface_list, row);
-      if (g_strcmp0 (iface->name, wanted) == 0)
-        wanted_row = GTK_LIST_BOX_ROW (row);
+      if (g_strcmp0 (iface->name, chosen) == 0)
+        chosen_row = GTK_LIST_BOX_ROW (row);
       if (default_row == NULL && !lab_interface_is_loopback (iface))
         default_row = GTK_LIST_BOX_ROW (row);
     }
 
-  if (wanted_row == NULL)
-    wanted_row = default_row;
-  if (wanted_row != NULL)
-    gtk_list_box_select_row (self->interface_list, wanted_row);
+  if (chosen_row == NULL)
+    chosen_row = default_row;
+  if (chosen_row != NULL)
+    gtk_list_box_select_row (self->interface_list, chosen_row);
   else
     page_choose_interface (self, NULL);
 }
@@ -355,6 +355,14 @@ lab_network_page_set_session (LabNetworkPage *self, LabShapeSession *session)
   if (session != NULL)
     g_signal_connect_object (session, "changed", G_CALLBACK (session_changed_cb), self,
                              G_CONNECT_SWAPPED);
+}
+
+GtkRange *
+lab_network_page_get_delay_scale (LabNetworkPage *self)
+{
+  g_return_val_if_fail (LAB_IS_NETWORK_PAGE (self), NULL);
+
+  return self->delay_scale;
 }
 
 GtkRange *

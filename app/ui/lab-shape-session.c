@@ -198,7 +198,7 @@ reset_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       self->reset_all_error = g_error_copy (error);
     }
   if (error != NULL)
-    g_warning ("Could not reset '%s' in %s: %s", slot->ifname,
+    g_warning ("Failed to reset '%s' in %s: %s", slot->ifname,
                lab_netns_get_description (slot->netns), error->message);
   slot_store_result (slot, state, error);
   slot_finish_call (slot);

@@ -16,7 +16,7 @@ G_DEFINE_FINAL_TYPE (LabTerminalPage, lab_terminal_page, GTK_TYPE_BOX)
 
 /*
  * Bash expands $(...) and backquotes in PS1, and a namespace name is data, so
- * the prompt shows the name with every other character replaced.
+ * the prompt shows the name with each character outside [A-Za-z0-9._-] as '?'.
  */
 static char *
 prompt_name_new (const char *name)
@@ -62,7 +62,7 @@ spawn_cb (VteTerminal *terminal, GPid pid, GError *error, gpointer user_data)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
-  message = g_strdup_printf ("Could not start a shell in '%s': %s",
+  message = g_strdup_printf ("Failed to start a shell in '%s': %s",
                              (const char *) g_object_get_data (G_OBJECT (terminal), "lab-machine"),
                              error->message);
   page_set_error (self, message);

@@ -67,7 +67,7 @@ echo "ok: events pane received $(status_value events) events, lost $(status_valu
 wait_for '[ "$(status_value terminal_prompt)" = 1 ]'
 echo "ok: the terminal shows the shell prompt of $prefix-a"
 
-import -window root "$screenshot" || fail "could not take a screenshot with import"
+import -window root "$screenshot" || fail "failed to take a screenshot with import"
 echo "# screenshot: $screenshot"
 
 kill -TERM "$app_pid"

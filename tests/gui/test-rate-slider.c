@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Drives the rate slider of the Network page like a drag, then checks that the
- * kernel holds tbf with that rate, read back with libnl and with tc.
+ * kernel has tbf with that rate, read back with libnl and with tc.
  */
 #include <string.h>
 
@@ -21,7 +21,7 @@ tick_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Iterates the main loop until @condition holds; a tick rechecks state that changes without events. */
+/* Iterates the main loop until @condition is TRUE, with a tick that rechecks state that changes without events. */
 static void
 wait_until (Condition condition, gpointer user_data)
 {
@@ -261,6 +261,69 @@ test_rate_slider (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* Without sch_netem, a latency request shows the kernel's reason and rate shaping still works. */
+static void
+test_netem_missing (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autofree char *screenshot = NULL;
+  const GError *netem_error = NULL;
+  LabNetworkPage *page;
+  LabWindow *window;
+  WindowCheck window_check;
+  KernelCheck kernel_check;
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_clear_object (&result);
+
+  window = lab_window_new (NULL, monitor, session);
+  lab_window_select_machine (window, pair->ns_a);
+  gtk_window_present (GTK_WINDOW (window));
+  window_check = (WindowCheck){ window, pair->ns_a };
+  wait_until (window_shows_eth0, &window_check);
+
+  page = lab_window_get_network_page (window);
+  gtk_range_set_value (lab_network_page_get_delay_scale (page), 100);
+  gtk_range_set_value (lab_network_page_get_rate_scale (page),
+                       lab_rate_scale_bps_to_position (TARGET_RATE_BPS));
+
+  kernel_check = (KernelCheck){ netns, TARGET_RATE_BPS };
+  state = read_qdisc (netns, "eth0");
+  if (g_strcmp0 (state->kind, "netem") == 0)
+    {
+      g_test_skip ("this kernel has sch_netem, so latency is applied");
+    }
+  else
+    {
+      wait_until (kernel_holds_rate, &kernel_check);
+      while (!lab_shape_session_lookup (session, netns, "eth0", NULL, NULL, NULL, &netem_error)
+             || netem_error == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      g_assert_error ((GError *) netem_error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED);
+      g_test_message ("netem error: %s", netem_error->message);
+
+      wait_for_paint (GTK_WIDGET (window));
+      screenshot = save_screenshot (GTK_WIDGET (window), "gui-netem-missing.png");
+      g_print ("# screenshot: %s\n", screenshot);
+    }
+
+  lab_shape_session_reset_all_async (session, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  g_assert_true (lab_shape_session_reset_all_finish (session, result, &error));
+  g_assert_no_error (error);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -270,5 +333,6 @@ main (int argc, char *argv[])
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/lab/gui/rate-slider", test_rate_slider);
+  g_test_add_func ("/lab/gui/netem-missing", test_netem_missing);
   return g_test_run ();
 }
