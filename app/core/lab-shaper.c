@@ -259,14 +259,14 @@ is_kernel_default (struct rtnl_qdisc *qdisc)
 }
 
 /*
- * Kinds whose every kernel attribute libnl 3.7 parses and writes back, so the
- * message it builds re-creates the qdisc exactly. htb is listed for the bare
- * qdisc: one with classes is rejected separately.
+ * Kinds whose kernel attributes libnl 3.7 parses and writes back, so the
+ * message it builds re-creates the qdisc. For tbf that holds up to rates of
+ * 2^32 bytes/s, beyond which the kernel adds 64-bit attributes libnl ignores.
  */
 static gboolean
 kind_is_restorable (const char *kind)
 {
-  static const char *const kinds[] = { "pfifo", "bfifo", "tbf", "htb", NULL };
+  static const char *const kinds[] = { "pfifo", "bfifo", "tbf", NULL };
 
   return kind != NULL && g_strv_contains (kinds, kind);
 }
@@ -499,9 +499,6 @@ check_restorable (Target *target, struct nl_cache *qdiscs, struct rtnl_qdisc *ro
   const char *problem = NULL;
   int ret;
 
-  if (!kind_is_restorable (kind))
-    problem = "of a kind whose settings Lab cannot save";
-
   for (struct nl_object *object = nl_cache_get_first (qdiscs);
        problem == NULL && object != NULL; object = nl_cache_get_next (object))
     {
@@ -520,8 +517,11 @@ check_restorable (Target *target, struct nl_cache *qdiscs, struct rtnl_qdisc *ro
           set_netlink_error (error, target, "list the classes", lab_nl_errno_from_nle (ret));
           return FALSE;
         }
-      if (nl_cache_nitems (classes) > 0)
-        problem = "with classes";
+      /* tbf always reports one class of its own; a qdisc grafted on it shows up as a child. */
+      for (struct nl_object *object = nl_cache_get_first (classes);
+           problem == NULL && object != NULL; object = nl_cache_get_next (object))
+        if (!kind_is_restorable (rtnl_tc_get_kind (TC_CAST (object))))
+          problem = "with classes";
     }
 
   if (problem == NULL)
@@ -536,6 +536,9 @@ check_restorable (Target *target, struct nl_cache *qdiscs, struct rtnl_qdisc *ro
       if (nl_cache_nitems (filters) > 0)
         problem = "with filters";
     }
+
+  if (problem == NULL && !kind_is_restorable (kind))
+    problem = "of a kind whose settings Lab cannot save";
 
   if (problem != NULL)
     {

@@ -565,6 +565,59 @@ test_classful_original_rejected (Fixture *fixture, gconstpointer data)
   g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
 }
 
+static void
+test_tbf_original_restored (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) restored_state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *restored = NULL;
+
+  tc_in (ns, "qdisc add dev eth0 root handle 7: tbf rate 5mbit burst 10kb latency 70ms");
+  before = tc_show (ns);
+  g_assert_nonnull (strstr (before, "tbf 7:"));
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+  g_assert_cmphex (state->handle, ==, HANDLE_LAB_TBF);
+  g_assert_true (state->has_original);
+
+  restored_state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmphex (restored_state->handle, ==, 0x00070000);
+  g_assert_false (restored_state->ours);
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
+}
+
+static void
+test_bare_htb_original_rejected (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  tc_in (ns, "qdisc add dev eth0 root handle 5: htb");
+  before = tc_show (ns);
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "'htb'"));
+  g_assert_nonnull (strstr (error->message, "cannot save"));
+
+  after = tc_show (ns);
+  g_assert_cmpstr (after, ==, before);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -586,6 +639,8 @@ main (int argc, char **argv)
   ADD ("invalid-changes-nothing", test_invalid_changes_nothing);
   ADD ("ambiguous-interface", test_ambiguous_interface);
   ADD ("classful-original-rejected", test_classful_original_rejected);
+  ADD ("tbf-original-restored", test_tbf_original_restored);
+  ADD ("bare-htb-original-rejected", test_bare_htb_original_rejected);
 #undef ADD
   g_test_add_func ("/lab/shaper/reset-subprocess", test_reset_subprocess);
 
