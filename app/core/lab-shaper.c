@@ -469,6 +469,10 @@ send_tbf (Target *target, guint32 parent, guint32 handle, guint64 rate_bps)
   return send_add (target, qdisc);
 }
 
+/*
+ * NOTE: the netem layout, and the rollback after its tbf child fails, have only
+ * run on kernels without sch_netem, which reject the netem before any change.
+ */
 static int
 send_netem (Target *target, const LabImpairment *impairment)
 {
@@ -900,8 +904,6 @@ apply_target (Target *target, const LabImpairment *impairment, GError **error)
   /*
    * A root that is not Lab's is the original; it replaces any older entry,
    * which is stale because someone else changed the root since.
-   * NOTE: when the root is Lab's but the journal has no entry, reset falls
-   * back to the kernel default.
    */
   if (!is_ours (root))
     {
