@@ -11,14 +11,57 @@
 /* Spaces between two columns of the interface table. */
 #define COLUMN_GAP 2
 
+/* One interface row, with the root qdisc as lab_shaper_read_async() decoded it. */
+typedef struct {
+  char *name; /* a copy, because the monitor may replace the machine's interfaces meanwhile */
+  const char *state;
+  char *addresses;
+  char *qdisc;
+} Row;
+
+/* Interface rows of one machine, in the machine's interface order. */
+typedef struct {
+  LabMachine *machine;
+  GArray *rows;
+} MachineRows;
+
 /* Column widths of the interface table, sized to the longest cell of all machines. */
 typedef struct {
   int name;
   int state;
-  int qdisc;
+  int addresses;
 } ColumnWidths;
 
-/* Link state from the flags, as `ip -br link` shows it in its own column. */
+/* Root qdisc reads still in flight, so the command waits for every one. */
+typedef struct {
+  guint pending;
+} ReadBatch;
+
+typedef struct {
+  ReadBatch *batch;
+  Row *row;
+} RowRead;
+
+static void
+row_clear (Row *row)
+{
+  g_clear_pointer (&row->name, g_free);
+  g_clear_pointer (&row->addresses, g_free);
+  g_clear_pointer (&row->qdisc, g_free);
+}
+
+static void
+machine_rows_free (MachineRows *rows)
+{
+  g_clear_object (&rows->machine);
+  g_clear_pointer (&rows->rows, g_array_unref);
+  g_free (rows);
+}
+
+/*
+ * Link state from IFF_UP and IFF_LOWER_UP. `ip -br link` shows the kernel's
+ * operstate instead, which reads UNKNOWN for lo.
+ */
 static const char *
 interface_state (const LabInterface *iface)
 {
@@ -29,49 +72,93 @@ interface_state (const LabInterface *iface)
   return "UP";
 }
 
-static const char *
-interface_qdisc (const LabInterface *iface)
+static void
+read_qdisc_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  /* The kernel does not report the built-in noop qdisc of a link that is down. */
-  return iface->qdisc_kind != NULL ? iface->qdisc_kind : "-";
+  RowRead *read = user_data;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  state = lab_shaper_read_finish (result, &error);
+  if (state != NULL)
+    {
+      g_free (read->row->qdisc);
+      read->row->qdisc = state->ours ? g_strdup_printf ("%s (set by Lab)", state->summary)
+                                     : g_strdup (state->summary);
+    }
+  else
+    {
+      /* The row keeps the qdisc kind from the interface listing. */
+      g_debug ("Could not read the root qdisc of '%s': %s", read->row->name, error->message);
+    }
+
+  read->batch->pending--;
+  g_free (read);
+}
+
+static MachineRows *
+collect_rows (LabMachine *machine, ReadBatch *batch)
+{
+  MachineRows *rows = g_new0 (MachineRows, 1);
+  GPtrArray *interfaces = lab_machine_get_interfaces (machine);
+  guint n_interfaces = interfaces != NULL ? interfaces->len : 0;
+
+  rows->machine = g_object_ref (machine);
+  rows->rows = g_array_sized_new (FALSE, TRUE, sizeof (Row), n_interfaces);
+  g_array_set_clear_func (rows->rows, (GDestroyNotify) row_clear);
+  /* Sized up front, so the row pointers handed to the reads stay valid. */
+  g_array_set_size (rows->rows, n_interfaces);
+
+  for (guint i = 0; i < n_interfaces; i++)
+    {
+      const LabInterface *iface = g_ptr_array_index (interfaces, i);
+      Row *row = &g_array_index (rows->rows, Row, i);
+      RowRead *read = g_new0 (RowRead, 1);
+
+      row->name = g_strdup (iface->name);
+      row->state = interface_state (iface);
+      row->addresses = iface->addresses != NULL && iface->addresses[0] != NULL
+                         ? g_strjoinv (" ", iface->addresses)
+                         : g_strdup ("-");
+      /* The kernel does not report the built-in noop qdisc of a link that is down. */
+      row->qdisc = g_strdup (iface->qdisc_kind != NULL ? iface->qdisc_kind : "-");
+
+      read->batch = batch;
+      read->row = row;
+      batch->pending++;
+      lab_shaper_read_async (lab_machine_get_netns (machine), iface->name, NULL, read_qdisc_cb,
+                             read);
+    }
+  return rows;
 }
 
 static void
-measure_columns (GListModel *machines, ColumnWidths *widths)
+measure_columns (GPtrArray *all_rows, ColumnWidths *widths)
 {
-  guint n_machines = g_list_model_get_n_items (machines);
-
   widths->name = strlen ("INTERFACE");
   widths->state = strlen ("STATE");
-  widths->qdisc = strlen ("QDISC");
-  for (guint i = 0; i < n_machines; i++)
+  widths->addresses = strlen ("ADDRESSES");
+  for (guint i = 0; i < all_rows->len; i++)
     {
-      g_autoptr (LabMachine) machine = g_list_model_get_item (machines, i);
-      GPtrArray *interfaces = lab_machine_get_interfaces (machine);
+      MachineRows *rows = g_ptr_array_index (all_rows, i);
 
-      for (guint j = 0; interfaces != NULL && j < interfaces->len; j++)
+      for (guint j = 0; j < rows->rows->len; j++)
         {
-          const LabInterface *iface = g_ptr_array_index (interfaces, j);
+          const Row *row = &g_array_index (rows->rows, Row, j);
 
-          widths->name = MAX (widths->name, (int) strlen (iface->name));
-          widths->state = MAX (widths->state, (int) strlen (interface_state (iface)));
-          widths->qdisc = MAX (widths->qdisc, (int) strlen (interface_qdisc (iface)));
+          widths->name = MAX (widths->name, (int) strlen (row->name));
+          widths->state = MAX (widths->state, (int) strlen (row->state));
+          widths->addresses = MAX (widths->addresses, (int) strlen (row->addresses));
         }
     }
 }
 
 static void
-print_row (const ColumnWidths *widths, const char *name, const char *state, const char *qdisc,
-           const char *addresses)
+print_row (const ColumnWidths *widths, const char *name, const char *state,
+           const char *addresses, const char *qdisc)
 {
-  g_autoptr (GString) line = g_string_new ("  ");
-
-  g_string_append_printf (line, "%-*s%-*s%-*s%s", widths->name + COLUMN_GAP, name,
-                          widths->state + COLUMN_GAP, state, widths->qdisc + COLUMN_GAP, qdisc,
-                          addresses);
-  /* No trailing blanks when the last cells are empty. */
-  g_strchomp (line->str);
-  g_print ("%s\n", line->str);
+  g_print ("  %-*s%-*s%-*s%s\n", widths->name + COLUMN_GAP, name, widths->state + COLUMN_GAP,
+           state, widths->addresses + COLUMN_GAP, addresses, qdisc);
 }
 
 static void
@@ -100,29 +187,21 @@ print_machine_header (LabMachine *machine)
 }
 
 static void
-print_interfaces (LabMachine *machine, const ColumnWidths *widths)
+print_machine (MachineRows *rows, const ColumnWidths *widths)
 {
-  GPtrArray *interfaces = lab_machine_get_interfaces (machine);
-
-  if (interfaces == NULL || interfaces->len == 0)
+  print_machine_header (rows->machine);
+  if (rows->rows->len == 0)
     {
       g_print ("  (no interfaces could be read)\n");
       return;
     }
 
-  print_row (widths, "INTERFACE", "STATE", "QDISC", "ADDRESSES");
-  for (guint i = 0; i < interfaces->len; i++)
+  print_row (widths, "INTERFACE", "STATE", "ADDRESSES", "QDISC");
+  for (guint i = 0; i < rows->rows->len; i++)
     {
-      const LabInterface *iface = g_ptr_array_index (interfaces, i);
-      g_autofree char *addresses = NULL;
+      const Row *row = &g_array_index (rows->rows, Row, i);
 
-      addresses = iface->addresses != NULL ? g_strjoinv (" ", iface->addresses) : g_strdup ("");
-      /*
-       * TODO: show the impairment from lab_shaper_read_async once lab-shaper.c
-       * is implemented; until then only the root qdisc kind is known here.
-       */
-      print_row (widths, iface->name, interface_state (iface), interface_qdisc (iface),
-                 addresses);
+      print_row (widths, row->name, row->state, row->addresses, row->qdisc);
     }
 }
 
@@ -132,7 +211,9 @@ labctl_list (int argc, char **argv)
   g_autoptr (LabMachineMonitor) monitor = NULL;
   g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) all_rows = NULL;
   LabctlWait wait = { NULL };
+  ReadBatch batch = { 0 };
   const char *machined_status;
   ColumnWidths widths;
   guint n_machines;
@@ -146,16 +227,24 @@ labctl_list (int argc, char **argv)
   if (!lab_machine_monitor_load_finish (monitor, result, &error))
     return labctl_fail (error);
 
+  /* A snapshot: the model may change while the qdisc reads run. */
   n_machines = g_list_model_get_n_items (G_LIST_MODEL (monitor));
-  measure_columns (G_LIST_MODEL (monitor), &widths);
+  all_rows = g_ptr_array_new_with_free_func ((GDestroyNotify) machine_rows_free);
   for (guint i = 0; i < n_machines; i++)
     {
       g_autoptr (LabMachine) machine = g_list_model_get_item (G_LIST_MODEL (monitor), i);
 
+      g_ptr_array_add (all_rows, collect_rows (machine, &batch));
+    }
+  while (batch.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  measure_columns (all_rows, &widths);
+  for (guint i = 0; i < all_rows->len; i++)
+    {
       if (i > 0)
         g_print ("\n");
-      print_machine_header (machine);
-      print_interfaces (machine, &widths);
+      print_machine (g_ptr_array_index (all_rows, i), &widths);
     }
   g_print ("\n%u %s listed.\n", n_machines, n_machines == 1 ? "machine" : "machines");
 

@@ -19,8 +19,10 @@
 
 /*
  * `ip netns add` creates the file under /run/netns before it bind-mounts the
- * namespace on it, so a probe right after the inotify event can fail. A few
- * retries with a growing delay (50, 100, 200, 400 ms) cover that window.
+ * namespace on it, so a probe right after the inotify event can fail with
+ * LAB_ERROR_NOT_FOUND ("stale file"), just as for a name being deleted. Such a
+ * probe is retried with a growing delay (50, 100, 200, 400 ms) while the name
+ * is still listed. A deleted name leaves the list at the next scan.
  */
 #define PROBE_MAX_ATTEMPTS 5
 #define PROBE_RETRY_BASE_MSEC 50
@@ -346,7 +348,7 @@ probe_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       g_autoptr (GPtrArray) none = g_ptr_array_new ();
 
-      /* An empty list, so that nobody waits for interfaces that will never load. */
+      /* An empty list, so that callers stop waiting for interfaces that will never load. */
       g_debug ("Could not read the interfaces of machine '%s': %s",
                lab_machine_get_name (op->machine),
                error != NULL ? error->message : "no error message");
@@ -599,7 +601,7 @@ start_netns_watch (LabMachineMonitor *self)
   g_autoptr (GFile) dir = g_file_new_for_path (LAB_NETNS_RUN_DIR);
   g_autoptr (GError) error = NULL;
 
-  /* A file monitor on the directory's own path sees `ip netns` create or remove it. */
+  /* A file monitor on the directory's own path reports `ip netns` creating or removing it. */
   self->run_dir_monitor = g_file_monitor_file (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
   if (self->run_dir_monitor == NULL)
     g_warning ("Could not watch for %s to appear: %s", LAB_NETNS_RUN_DIR, error->message);

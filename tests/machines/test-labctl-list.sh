@@ -51,11 +51,22 @@ grep -qx "$ns  netns  netns $inode" "$tmp/out" \
 
 # The interface rows follow the machine's line, up to the next blank line.
 sed -n "/^$ns  /,/^\$/p" "$tmp/out" >"$tmp/machine"
-grep -Eq '^  lo +UP +noqueue +127\.0\.0\.1/8 ::1/128$' "$tmp/machine" \
-  || fail "no row for lo, up, noqueue, with 127.0.0.1/8 and ::1/128"
-grep -Eq '^  lab0 +NO-CARRIER +[a-z_]+ +198\.18\.77\.1/24' "$tmp/machine" \
-  || fail "no row for lab0, no carrier, with 198.18.77.1/24"
-grep -Eq '^  lab1 +DOWN ' "$tmp/machine" || fail "no row for lab1, down"
+grep -Eq '^  INTERFACE +STATE +ADDRESSES +QDISC$' "$tmp/machine" || fail "no table header"
+grep -Eq '^  lo +UP +127\.0\.0\.1/8 ::1/128 +noqueue$' "$tmp/machine" \
+  || fail "no row for lo, up, with 127.0.0.1/8 and ::1/128 and noqueue"
+grep -Eq '^  lab0 +NO-CARRIER +198\.18\.77\.1/24( [^ ]+)* +noqueue$' "$tmp/machine" \
+  || fail "no row for lab0, no carrier, with 198.18.77.1/24 and noqueue"
+grep -Eq '^  lab1 +DOWN +- +' "$tmp/machine" || fail "no row for lab1, down, without addresses"
+
+# A qdisc that Lab did not set is shown by its kind and handle, as the kernel reports it.
+tc -n "$ns" qdisc replace dev lab0 root handle 10: tbf rate 1mbit burst 4kb latency 50ms \
+  || fail "could not add a tbf qdisc"
+DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/no_bus_socket" "$LABCTL" list >"$tmp/out" 2>"$tmp/err"
+status=$?
+[ "$status" = 0 ] || fail "labctl list exited with $status after adding tbf, expected 0"
+sed -n "/^$ns  /,/^\$/p" "$tmp/out" >"$tmp/machine"
+grep -Eq '^  lab0 +NO-CARRIER +198\.18\.77\.1/24( [^ ]+)* +tbf rate 1Mbit' "$tmp/machine" \
+  || fail "no row for lab0 with 'tbf rate 1Mbit'"
 
 [ "$(wc -l <"$tmp/err")" = 1 ] || fail "expected exactly one line on stderr"
 grep -q "^labctl: note: .*machined" "$tmp/err" || fail "no note about machined on stderr"

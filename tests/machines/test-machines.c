@@ -229,6 +229,102 @@ test_netns_appears (void)
   g_assert_null (looked_up);
 }
 
+/* A name under /run/netns with no namespace mounted on it, as a crashed `ip netns add` leaves. */
+static void
+test_netns_stale_file (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachine) machine = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to write to /run/netns");
+      return;
+    }
+
+  monitor = new_loaded_monitor ();
+  name = lab_test_unique_name ("stale");
+  path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+  g_file_set_contents (path, "", 0, &error);
+  g_assert_no_error (error);
+
+  /* The probe retries and then gives up with an empty list instead of leaving NULL. */
+  while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) == NULL
+         || lab_machine_get_interfaces (machine) == NULL)
+    {
+      g_clear_object (&machine);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_cmpuint (lab_machine_get_interfaces (machine)->len, ==, 0);
+  g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, 0);
+  g_assert_false (lab_machine_get_shares_host_network (machine));
+
+  g_assert_no_errno (unlink (path));
+  g_clear_object (&machine);
+  while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) != NULL)
+    {
+      g_clear_object (&machine);
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+static guint
+count_churn_machines (LabMachineMonitor *monitor, char **names)
+{
+  guint count = 0;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autoptr (LabMachine) machine = find_in_model (monitor, LAB_MACHINE_NETNS, names[i]);
+
+      if (machine != NULL)
+        count++;
+    }
+  return count;
+}
+
+/* Namespaces that go while their interfaces load, and a monitor dropped mid-refresh. */
+static void
+test_netns_churn (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachineMonitor) second = NULL;
+  g_auto (GStrv) names = g_new0 (char *, 11);
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to create network namespaces");
+      return;
+    }
+
+  monitor = new_loaded_monitor ();
+  for (guint i = 0; i < 10; i++)
+    {
+      names[i] = lab_test_unique_name ("churn");
+      g_free (lab_test_run ((const char *[]){ "ip", "netns", "add", names[i], NULL }));
+      /* Let the monitor start probing before the namespace goes. */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      if (i % 2 == 0)
+        g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", names[i], NULL }));
+    }
+  for (guint i = 1; i < 10; i += 2)
+    g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", names[i], NULL }));
+
+  while (count_churn_machines (monitor, names) > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* Probes still in flight must find the monitor gone without touching it. */
+  lab_machine_monitor_refresh (monitor);
+  g_clear_object (&monitor);
+
+  second = new_loaded_monitor ();
+  g_assert_cmpuint (count_churn_machines (second, names), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -244,5 +340,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/machines/host", test_host);
   g_test_add_func ("/lab/machines/no-system-bus", test_no_system_bus);
   g_test_add_func ("/lab/machines/netns-appears", test_netns_appears);
+  g_test_add_func ("/lab/machines/netns-stale-file", test_netns_stale_file);
+  g_test_add_func ("/lab/machines/netns-churn", test_netns_churn);
   return g_test_run ();
 }

@@ -2,8 +2,8 @@
 # Runs a test against the real systemd-machined on a private system bus:
 #   with-machined.sh PROGRAM [ARGUMENTS]
 # It starts a dbus-daemon from a copy of the system bus configuration that
-# listens under a temporary directory, exports DBUS_SYSTEM_BUS_ADDRESS for it,
-# and starts /lib/systemd/systemd-machined in its own mount namespace with a
+# listens under a temporary directory, and exports DBUS_SYSTEM_BUS_ADDRESS for
+# it. It starts /lib/systemd/systemd-machined in its own mount namespace with a
 # tmpfs on /run/systemd, so the host's machined state stays untouched. Both
 # daemons are stopped by PID when the test ends, also when it fails.
 set -u
@@ -39,8 +39,8 @@ stop_pid () {
 cleanup () {
   stop_pid "$machined_pid"
   stop_pid "$dbus_pid"
-  # Leader cgroups of a test that crashed before its own cleanup; the processes
-  # in them are the test's leaders, since the names carry the test's prefix.
+  # Leader cgroups of a test that crashed before its own cleanup. The names
+  # carry the test's prefix, so the processes in them are the test's leaders.
   if [ -n "${LAB_TEST_PREFIX:-}" ]; then
     for scope in "$cgroup_root/$LAB_TEST_PREFIX"-*.scope; do
       [ -d "$scope" ] || continue
@@ -48,7 +48,7 @@ cleanup () {
       while read -r pid; do
         kill -KILL "$pid" 2>/dev/null
       done <"$scope/cgroup.procs"
-      rmdir "$scope" 2>/dev/null || echo "with-machined: could not remove '$scope'" >&2
+      rmdir "$scope" 2>/dev/null || echo "with-machined: failed to remove '$scope'" >&2
     done
   fi
   rm -rf "$tmp"
