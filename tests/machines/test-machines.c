@@ -127,11 +127,23 @@ test_machine_notify (void)
 static void
 test_host (void)
 {
-  g_autoptr (LabMachineMonitor) monitor = new_loaded_monitor ();
-  g_autoptr (LabMachine) first = g_list_model_get_item (G_LIST_MODEL (monitor), 0);
-  g_autoptr (LabMachine) looked_up = lab_machine_monitor_lookup (monitor, ".host");
-  guint n_items = g_list_model_get_n_items (G_LIST_MODEL (monitor));
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachine) first = NULL;
+  g_autoptr (LabMachine) looked_up = NULL;
   const LabInterface *lo;
+  guint n_items;
+
+  /* NOTE: lab_netns_run_async() calls setns() even for the host, which needs CAP_SYS_ADMIN. */
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, because reading the host's interfaces enters its namespace");
+      return;
+    }
+
+  monitor = new_loaded_monitor ();
+  first = g_list_model_get_item (G_LIST_MODEL (monitor), 0);
+  looked_up = lab_machine_monitor_lookup (monitor, ".host");
+  n_items = g_list_model_get_n_items (G_LIST_MODEL (monitor));
 
   g_assert_nonnull (first);
   g_assert_cmpstr (lab_machine_get_name (first), ==, ".host");
