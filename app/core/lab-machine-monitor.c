@@ -932,7 +932,13 @@ machined_vanished_cb (GDBusConnection *bus, const char *name, gpointer user_data
   else
     {
       g_dbus_connection_set_exit_on_close (bus, FALSE);
-      self->machined_status = g_strdup ("systemd-machined is not running");
+      /* sd_booted() only checks for /run/systemd/system, which lives on tmpfs. */
+      if (sd_booted () > 0)
+        self->machined_status = g_strdup ("systemd-machined is not running; start it with "
+                                          "'systemctl start systemd-machined'");
+      else
+        self->machined_status = g_strdup ("systemd-machined is not running, and this system "
+                                          "was not booted with systemd");
     }
   g_debug ("%s", self->machined_status);
   machined_seen (self);
