@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 
 #include "lab-error.h"
 #include "lab-interface.h"
