@@ -15,8 +15,11 @@
 /* iproute2's tc by full path: busybox has a tc applet that prints other output. */
 #define TC_PATH "/usr/sbin/tc"
 
-#define PING_COUNT "40"
+#define PING_COUNT 60
 #define PING_INTERVAL "0.1"
+/* ICMP payload in bytes for the default ping and for the one that fills the tbf bucket. */
+#define PING_SIZE 56
+#define PING_SIZE_LARGE 8000
 
 #define DELAY_USEC 50000
 #define JITTER_USEC 10000
@@ -94,7 +97,7 @@ call_shaper (ShaperCall call, const char *netns_name, const LabImpairment *impai
 
 /*
  * Applies @impairment to eth0 of @netns_name. Skips the test when the kernel
- * has no sch_netem, unless LAB_NETEM_VM says it runs in the VM that must have it.
+ * has no sch_netem, unless LAB_NETEM_VM is set because the VM must have it.
  */
 static LabQdiscState *
 apply_or_skip (const char *netns_name, const LabImpairment *impairment)
@@ -105,7 +108,7 @@ apply_or_skip (const char *netns_name, const LabImpairment *impairment)
   if (g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED)
       && g_getenv ("LAB_NETEM_VM") == NULL)
     {
-      g_test_skip_printf ("%s Run tests/netem/run-vm.sh to test in a VM that has it.",
+      g_test_skip_printf ("%s (tests/netem/run-vm.sh runs this test in a VM that has it)",
                           error->message);
       return NULL;
     }
@@ -153,7 +156,7 @@ find_qdisc_line (const char *tc_output, const char *kind)
   return NULL;
 }
 
-/* TRUE when @line holds the whitespace-separated words of @sequence in a row. */
+/* TRUE when @line contains the whitespace-separated words of @sequence in a row. */
 static gboolean
 line_has_words (const char *line, const char *sequence)
 {
@@ -216,31 +219,65 @@ tc_sent_bytes (const char *tc_output, const char *kind)
   return g_ascii_strtoull (sent + strlen (" Sent "), NULL, 10);
 }
 
+/* The word after @key in `ip -o` output of eth0 in @netns_name, such as its address. */
 static char *
-peer_address (const char *netns_name)
+eth0_word_after (const char *netns_name, const char *object, const char *key)
 {
-  const char *argv[] = { "ip", "-n", netns_name, "-4", "-o", "addr", "show", "dev", "eth0", NULL };
+  const char *argv[] = { "ip", "-n", netns_name, "-4", "-o", object, "show", "dev", "eth0", NULL };
   g_autofree char *output = lab_test_run (argv);
-  const char *inet = strstr (output, " inet ");
-  const char *end = NULL;
+  g_autofree char *spaced_key = g_strdup_printf (" %s ", key);
+  const char *start = strstr (output, spaced_key);
 
-  g_assert_nonnull (inet);
-  inet += strlen (" inet ");
-  end = strchr (inet, '/');
-  g_assert_nonnull (end);
-  return g_strndup (inet, end - inet);
+  g_assert_nonnull (start);
+  start += strlen (spaced_key);
+  return g_strndup (start, strcspn (start, " /\n"));
 }
 
 /*
- * Pings @address from inside @netns_name with busybox's or iputils' ping and
- * parses every "time=X ms" reply and the "N packets transmitted, M ... received"
- * summary. A nonzero exit status is expected when all replies were lost.
+ * Adds permanent neighbor entries on both sides of @pair. Otherwise ARP
+ * requests and replies would pass netem too, and a lost one drops every ping
+ * queued behind it, which made 60 pings at 20 % loss lose 61 %.
+ */
+static void
+pin_neighbors (LabTestPair *pair)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *local = i == 0 ? pair->ns_a : pair->ns_b;
+      const char *remote = i == 0 ? pair->ns_b : pair->ns_a;
+      g_autofree char *address = eth0_word_after (remote, "addr", "inet");
+      g_autofree char *mac = eth0_word_after (remote, "link", "link/ether");
+      const char *argv[] = { "ip", "-n", local, "neigh", "replace", address, "lladdr", mac,
+                             "dev", "eth0", "nud", "permanent", NULL };
+
+      g_free (lab_test_run (argv));
+    }
+}
+
+/* Creates a namespace pair whose neighbors need no ARP, and returns the address of ns_b. */
+static LabTestPair *
+pair_new (char **out_address_b)
+{
+  LabTestPair *pair = lab_test_pair_new ();
+
+  pin_neighbors (pair);
+  *out_address_b = eth0_word_after (pair->ns_b, "addr", "inet");
+  return pair;
+}
+
+/*
+ * Sends @count pings with @size bytes of payload to @address from inside
+ * @netns_name, with busybox's or iputils' ping, and parses every "time=X ms"
+ * reply and the "N packets transmitted, M ... received" summary. A nonzero
+ * exit status is expected when all replies were lost.
  */
 static PingResult *
-ping_from (const char *netns_name, const char *address)
+ping_from (const char *netns_name, const char *address, guint count, guint size)
 {
-  const char *argv[] = { "ip", "netns", "exec", netns_name, "ping", "-c", PING_COUNT,
-                         "-i", PING_INTERVAL, "-W", "2", address, NULL };
+  g_autofree char *count_text = g_strdup_printf ("%u", count);
+  g_autofree char *size_text = g_strdup_printf ("%u", size);
+  const char *argv[] = { "ip", "netns", "exec", netns_name, "ping", "-c", count_text, "-s",
+                         size_text, "-i", PING_INTERVAL, "-W", "2", address, NULL };
   g_autoptr (GError) error = NULL;
   g_autofree char *output = NULL;
   g_autofree char *errors = NULL;
@@ -275,8 +312,8 @@ ping_from (const char *netns_name, const char *address)
         }
     }
   g_assert_true (have_summary);
-  g_assert_cmpuint (ping->transmitted, ==, g_ascii_strtoull (PING_COUNT, NULL, 10));
-  /* Duplicates would add replies; netem here does not duplicate. */
+  g_assert_cmpuint (ping->transmitted, ==, count);
+  /* Each reply matches one request because this netem setup never duplicates packets. */
   g_assert_cmpuint (ping->rtt_ms->len, ==, ping->received);
   return ping;
 }
@@ -356,8 +393,8 @@ reset_and_assert_original (const char *netns_name, const char *original_tc,
 static void
 test_delay (void)
 {
-  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autofree char *address = peer_address (pair->ns_b);
+  g_autofree char *address = NULL;
+  g_autoptr (LabTestPair) pair = pair_new (&address);
   g_autofree char *original_tc = tc_show (pair->ns_a, FALSE);
   g_autoptr (LabQdiscState) original = read_state (pair->ns_a);
   g_autoptr (LabQdiscState) state = NULL;
@@ -370,7 +407,7 @@ test_delay (void)
 
   g_assert_false (original->ours);
   g_assert_false (original->has_original);
-  baseline = ping_from (pair->ns_a, address);
+  baseline = ping_from (pair->ns_a, address, PING_COUNT, PING_SIZE);
   g_assert_cmpuint (baseline->received, ==, baseline->transmitted);
 
   impairment.delay_usec = DELAY_USEC;
@@ -390,12 +427,15 @@ test_delay (void)
   g_assert_true (line_has_words (netem_line, "delay 50ms"));
   g_assert_false (line_has_words (netem_line, "loss"));
 
-  /* Only the request leaves through eth0 of the first namespace, so the RTT
-   * grows by the delay once, and netem never sends a packet early. */
-  delayed = ping_from (pair->ns_a, address);
+  /*
+   * Only the request leaves through eth0 of the first namespace, so the RTT
+   * grows by the delay once, and netem never sends a packet early. The
+   * baseline shows that the pair alone answers faster than the delay.
+   */
+  delayed = ping_from (pair->ns_a, address, PING_COUNT, PING_SIZE);
   g_assert_cmpuint (delayed->received, ==, delayed->transmitted);
+  g_assert_cmpfloat (ping_min_ms (baseline), <, DELAY_USEC / 1000.0);
   g_assert_cmpfloat (ping_min_ms (delayed), >=, DELAY_USEC / 1000.0);
-  g_assert_cmpfloat (ping_mean_ms (delayed), >=, ping_mean_ms (baseline) + 40.0);
 
   reset_and_assert_original (pair->ns_a, original_tc, original->kind);
 }
@@ -403,8 +443,8 @@ test_delay (void)
 static void
 test_jitter_loss (void)
 {
-  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autofree char *address = peer_address (pair->ns_b);
+  g_autofree char *address = NULL;
+  g_autoptr (LabTestPair) pair = pair_new (&address);
   g_autofree char *original_tc = tc_show (pair->ns_a, FALSE);
   g_autoptr (LabQdiscState) original = read_state (pair->ns_a);
   g_autoptr (LabQdiscState) state = NULL;
@@ -433,10 +473,10 @@ test_jitter_loss (void)
   g_assert_true (line_has_words (netem_line, "loss 20%"));
 
   /*
-   * With 40 requests and 20 % loss, losing none has a probability of 1.3e-4
+   * With 60 requests and 20 % loss, losing none has a probability of 1.5e-6
    * and losing half or more far less. Jitter of 10 ms spreads the replies.
    */
-  ping = ping_from (pair->ns_a, address);
+  ping = ping_from (pair->ns_a, address, PING_COUNT, PING_SIZE);
   g_assert_cmpuint (ping->received, <, ping->transmitted);
   g_assert_cmpuint (ping->received, >=, ping->transmitted / 2);
   g_assert_cmpfloat (ping_mean_ms (ping), >=, (DELAY_USEC - JITTER_USEC / 2) / 1000.0);
@@ -448,14 +488,16 @@ test_jitter_loss (void)
 static void
 test_rate (void)
 {
-  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autofree char *address = peer_address (pair->ns_b);
+  g_autofree char *address = NULL;
+  g_autoptr (LabTestPair) pair = pair_new (&address);
   g_autofree char *original_tc = tc_show (pair->ns_a, FALSE);
   g_autoptr (LabQdiscState) original = read_state (pair->ns_a);
   g_autoptr (LabQdiscState) state = NULL;
   g_autoptr (LabQdiscState) read_back = NULL;
   g_autoptr (LabQdiscState) rate_only = NULL;
   g_autoptr (PingResult) ping = NULL;
+  g_autoptr (PingResult) baseline_large = NULL;
+  g_autoptr (PingResult) large = NULL;
   g_autofree char *tc_output = NULL;
   g_autofree char *tc_statistics = NULL;
   g_autofree char *tc_rate_only = NULL;
@@ -469,6 +511,11 @@ test_rate (void)
   impairment.delay_usec = DELAY_USEC;
   impairment.jitter_usec = JITTER_USEC;
   impairment.loss_percent = LOSS_PERCENT;
+  /* Without shaping, large pings come back faster than the rate would allow. */
+  baseline_large = ping_from (pair->ns_a, address, 10, PING_SIZE_LARGE);
+  g_assert_cmpuint (baseline_large->received, ==, baseline_large->transmitted);
+  g_assert_cmpfloat (ping_min_ms (baseline_large), <, 30.0);
+
   impairment.rate_bps = RATE_BPS;
   state = apply_or_skip (pair->ns_a, &impairment);
   if (state == NULL)
@@ -502,8 +549,9 @@ test_rate (void)
       g_assert_cmpuint (netem_parent, ==, qdisc_line_major (tbf_line));
     }
 
-  ping = ping_from (pair->ns_a, address);
-  g_assert_cmpuint (ping->received, >, 0);
+  ping = ping_from (pair->ns_a, address, PING_COUNT, PING_SIZE);
+  g_assert_cmpuint (ping->received, <, ping->transmitted);
+  g_assert_cmpuint (ping->received, >=, ping->transmitted / 2);
   g_assert_cmpfloat (ping_mean_ms (ping), >=, (DELAY_USEC - JITTER_USEC / 2) / 1000.0);
   /* The requests went through both qdiscs. */
   tc_statistics = tc_show (pair->ns_a, TRUE);
@@ -528,6 +576,15 @@ test_rate (void)
   g_assert_nonnull (root_line);
   g_assert_true (line_has_words (root_line, "root"));
   g_assert_true (line_has_words (root_line, "rate 1Mbit"));
+
+  /*
+   * An 8000-byte ping leaves as six fragments of about 8100 bytes in all. The
+   * 3000-byte burst lets the first ones pass, and the rest waits for tokens:
+   * about 5100 bytes at 1 Mbit/s take 41 ms. Pings 0.1 s apart refill the bucket.
+   */
+  large = ping_from (pair->ns_a, address, 10, PING_SIZE_LARGE);
+  g_assert_cmpuint (large->received, ==, large->transmitted);
+  g_assert_cmpfloat (ping_min_ms (large), >=, 30.0);
 
   reset_and_assert_original (pair->ns_a, original_tc, original->kind);
 }
