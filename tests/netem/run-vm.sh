@@ -17,7 +17,7 @@
 set -euo pipefail
 
 # Upper bound on one boot in seconds, which only stops a hung VM. A full run
-# of test-netem took 32 s under TCG on a 2-core VM.
+# of test-netem took about 40 s under TCG on a 2-core VM.
 readonly VM_WAIT_MAX_SECONDS=${LAB_NETEM_VM_WAIT_MAX_SECONDS:-500}
 # Modules the test loads. add_module puts their dependencies before them.
 readonly MODULES=(sch_netem sch_tbf veth)

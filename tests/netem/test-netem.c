@@ -219,7 +219,7 @@ tc_sent_bytes (const char *tc_output, const char *kind)
   return g_ascii_strtoull (sent + strlen (" Sent "), NULL, 10);
 }
 
-/* The word after @key in `ip -o` output of eth0 in @netns_name, such as its address. */
+/* Returns the word after @key in `ip -o` output for eth0 in @netns_name, such as its address. */
 static char *
 eth0_word_after (const char *netns_name, const char *object, const char *key)
 {
@@ -236,7 +236,7 @@ eth0_word_after (const char *netns_name, const char *object, const char *key)
 /*
  * Adds permanent neighbor entries on both sides of @pair. Otherwise ARP
  * requests and replies would pass netem too, and a lost one drops every ping
- * queued behind it, which made 60 pings at 20 % loss lose 61 %.
+ * queued behind it: in one run, 60 pings at 20 % loss lost 61 %.
  */
 static void
 pin_neighbors (LabTestPair *pair)
@@ -578,8 +578,8 @@ test_rate (void)
   g_assert_true (line_has_words (root_line, "rate 1Mbit"));
 
   /*
-   * An 8000-byte ping leaves as six fragments of about 8100 bytes in all. The
-   * 3000-byte burst lets the first ones pass, and the rest waits for tokens:
+   * An 8000-byte ping leaves as six fragments of about 8100 bytes in all. Lab's
+   * 3000-byte burst (2 MTU) lets the first ones pass, and the rest waits for tokens:
    * about 5100 bytes at 1 Mbit/s take 41 ms. Pings 0.1 s apart refill the bucket.
    */
   large = ping_from (pair->ns_a, address, 10, PING_SIZE_LARGE);
