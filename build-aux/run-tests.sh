@@ -12,13 +12,19 @@ fi
 
 build-aux/install-deps.sh
 
-build_dir=_build-tests
-if [ -d "$build_dir" ]; then
-  meson setup --reconfigure "$build_dir"
-else
-  meson setup "$build_dir"
-fi
-meson compile -C "$build_dir"
+# Two builds: a plain one, and one under AddressSanitizer and UBSan.
+setup_build() {
+  local dir=$1
+  shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+  meson compile -C "$dir"
+}
+setup_build _build-tests
+setup_build _build-tests-asan -Db_sanitize=address,undefined -Db_lundef=false
 
 # The tracing tests and the app mount tracefs when it is missing; put the
 # machine back as it was, even when a test aborted before its own unmount.
@@ -33,4 +39,20 @@ unmount_tracefs_if_ours() {
 }
 trap unmount_tracefs_if_ours EXIT
 
-meson test -C "$build_dir" --print-errorlogs --num-processes 2 "$@"
+echo "run-tests: plain build"
+meson test -C _build-tests --print-errorlogs --num-processes 2 "$@"
+echo "run-tests: AddressSanitizer and UBSan build"
+meson test -C _build-tests-asan --print-errorlogs --num-processes 2 "$@"
+
+# One closing line over both runs, counted from meson's JSON logs.
+python3 - _build-tests/meson-logs/testlog.json _build-tests-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for path in sys.argv[1:]:
+    with open(path) as log:
+        for line in log:
+            result = json.loads(line)["result"]
+            key = "OK" if result in ("OK", "EXPECTEDFAIL") else "SKIP" if result == "SKIP" else "FAIL"
+            counts[key] += 1
+print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
