@@ -13,7 +13,7 @@
 #include "bench-util.h"
 
 #define APPLIES 200
-/* Applies per side before timing starts; Lab's first apply also saves the original qdisc. */
+/* Applies per side before timing starts. Lab's first apply also saves the original qdisc. */
 #define WARMUP_APPLIES 5
 
 static const guint64 rates_bps[] = { 1000000, 2000000 };

@@ -28,16 +28,17 @@
 
 #define ROUNDS 3
 #define EXECS_PER_ROUND 3000
-/* Spawning threads; two keep both CPUs of the development VM busy. */
+/* Threads that spawn the execs, so the flood does not wait on one fork at a time. */
 #define SPAWNER_COUNT 2
-/* Same size as LabBpfEvents uses, so both sides lose events at the same point. */
+/* The size LabBpfEvents uses, so both readers lose events at the same fill level. */
 #define PERF_BUFFER_PAGES 64
 /* After the last exec, how long a reader may go without a new event before the round ends. */
 #define QUIET_LIMIT_SECONDS 1.0
 /*
  * LabBpfEvents detaches its programs on a worker thread after stop, which took
- * about 150 ms on the development VM; the next round waits this long so the
- * old programs no longer fire.
+ * about 150 ms on the development VM (2 cores, Linux 6.18). The next round
+ * waits this long, so the old programs no longer fire during it.
+ * NOTE: an estimate; nothing checks that the detach has finished.
  */
 #define DETACH_SETTLE_USEC (500 * 1000)
 #define TIMER_INTERVAL_USEC 1000
@@ -291,7 +292,6 @@ start_lab_events (Round *round)
   return g_steal_pointer (&events);
 }
 
-/* The Lab side and the no-reader baseline: both run the main loop and its 1 ms timer. */
 /* The Lab side and the no-reader baseline, which run the main loop. */
 static void
 run_main_loop (Round *round, RoundResult *result)

@@ -167,7 +167,10 @@ expand_ring_buffer (void)
   return g_ascii_strtoull (expanded, NULL, 10);
 }
 
-/* Reads and discards what earlier activity left in the ring buffer; skips while another reader holds it. */
+/*
+ * Reads and discards what earlier activity left in the ring buffer. Skips the
+ * benchmark when another reader keeps trace_pipe open for BUSY_WAIT_SECONDS.
+ */
 static void
 discard_pending_lines (void)
 {
@@ -240,7 +243,7 @@ fill_ring_buffer (void)
   return after.overruns - before.overruns;
 }
 
-/* Ends when the writer is done and the ring buffer is empty; wakes the main context then. */
+/* Polls the ring buffer until the writer is done and it is empty, then wakes the main context. */
 static gpointer
 watch_ring_thread (gpointer data)
 {
