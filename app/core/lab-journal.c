@@ -53,11 +53,17 @@ group_name (guint64 netns_inode, int ifindex)
   return g_strdup_printf ("netns %" G_GUINT64_FORMAT " ifindex %d", netns_inode, ifindex);
 }
 
-/* Creates the runtime directory (mode 0700) and returns a locked fd, or -1. */
-static int
-lock_journal (const char *dir, GError **error)
+struct _LabJournal {
+  char *dir;
+  int lock_fd;
+};
+
+LabJournal *
+lab_journal_lock (GError **error)
 {
+  g_autofree char *dir = lab_journal_dup_dir ();
   g_autofree char *path = g_build_filename (dir, LOCK_FILE, NULL);
+  LabJournal *journal;
   int fd;
 
   if (g_mkdir_with_parents (dir, 0700) < 0)
@@ -68,7 +74,7 @@ lock_journal (const char *dir, GError **error)
                    "Could not create the runtime directory '%s': %s; check its parent or set "
                    "LAB_RUNTIME_DIR",
                    dir, g_strerror (saved_errno));
-      return -1;
+      return NULL;
     }
 
   fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -80,16 +86,24 @@ lock_journal (const char *dir, GError **error)
                    "Could not lock the restore journal '%s': %s", path, g_strerror (saved_errno));
       if (fd >= 0)
         close (fd);
-      return -1;
+      return NULL;
     }
-  return fd;
+
+  journal = g_new0 (LabJournal, 1);
+  journal->dir = g_steal_pointer (&dir);
+  journal->lock_fd = fd;
+  return journal;
 }
 
-static void
-unlock_journal (int fd)
+void
+lab_journal_unlock (LabJournal *journal)
 {
+  if (journal == NULL)
+    return;
   /* Closing the fd releases the flock(). */
-  close (fd);
+  close (journal->lock_fd);
+  g_free (journal->dir);
+  g_free (journal);
 }
 
 static GKeyFile *
@@ -154,19 +168,15 @@ entry_from_group (GKeyFile *key_file, const char *group)
 }
 
 gboolean
-lab_journal_lookup (guint64 netns_inode, int ifindex, LabJournalEntry **out_entry,
-                    GError **error)
+lab_journal_lookup (LabJournal *journal, guint64 netns_inode, int ifindex,
+                    LabJournalEntry **out_entry, GError **error)
 {
-  g_autofree char *dir = lab_journal_dup_dir ();
   g_autofree char *group = group_name (netns_inode, ifindex);
   g_autoptr (GKeyFile) key_file = NULL;
-  int lock_fd;
 
-  lock_fd = lock_journal (dir, error);
-  if (lock_fd < 0)
-    return FALSE;
-  key_file = load_key_file (dir, error);
-  unlock_journal (lock_fd);
+  g_return_val_if_fail (journal != NULL, FALSE);
+
+  key_file = load_key_file (journal->dir, error);
   if (key_file == NULL)
     return FALSE;
 
@@ -175,21 +185,21 @@ lab_journal_lookup (guint64 netns_inode, int ifindex, LabJournalEntry **out_entr
     {
       *out_entry = entry_from_group (key_file, group);
       if (*out_entry == NULL)
-        g_warning ("Ignoring the damaged restore journal entry [%s] in '%s'", group, dir);
+        g_warning ("Ignoring the damaged restore journal entry [%s] in '%s'", group,
+                   journal->dir);
     }
   return TRUE;
 }
 
 gboolean
-lab_journal_save (guint64 netns_inode, int ifindex, const LabJournalEntry *entry,
-                  GError **error)
+lab_journal_save (LabJournal *journal, guint64 netns_inode, int ifindex,
+                  const LabJournalEntry *entry, GError **error)
 {
-  g_autofree char *dir = lab_journal_dup_dir ();
   g_autofree char *group = group_name (netns_inode, ifindex);
   g_autoptr (GKeyFile) key_file = NULL;
   g_autofree char *original = NULL;
-  gboolean ok;
-  int lock_fd;
+
+  g_return_val_if_fail (journal != NULL, FALSE);
 
   if (entry->message != NULL)
     {
@@ -201,42 +211,29 @@ lab_journal_save (guint64 netns_inode, int ifindex, const LabJournalEntry *entry
   else
     original = g_strdup (ORIGINAL_DEFAULT);
 
-  lock_fd = lock_journal (dir, error);
-  if (lock_fd < 0)
-    return FALSE;
-  key_file = load_key_file (dir, error);
+  key_file = load_key_file (journal->dir, error);
   if (key_file == NULL)
-    {
-      unlock_journal (lock_fd);
-      return FALSE;
-    }
+    return FALSE;
 
   g_key_file_remove_group (key_file, group, NULL);
   g_key_file_set_string (key_file, group, "ifname", entry->ifname);
   g_key_file_set_string (key_file, group, "kind", entry->kind);
   g_key_file_set_string (key_file, group, "original", original);
-  ok = store_key_file (dir, key_file, error);
-  unlock_journal (lock_fd);
-  return ok;
+  return store_key_file (journal->dir, key_file, error);
 }
 
 gboolean
-lab_journal_remove (guint64 netns_inode, int ifindex, GError **error)
+lab_journal_remove (LabJournal *journal, guint64 netns_inode, int ifindex, GError **error)
 {
-  g_autofree char *dir = lab_journal_dup_dir ();
   g_autofree char *group = group_name (netns_inode, ifindex);
   g_autoptr (GKeyFile) key_file = NULL;
-  gboolean ok = TRUE;
-  int lock_fd;
 
-  lock_fd = lock_journal (dir, error);
-  if (lock_fd < 0)
-    return FALSE;
-  key_file = load_key_file (dir, error);
+  g_return_val_if_fail (journal != NULL, FALSE);
+
+  key_file = load_key_file (journal->dir, error);
   if (key_file == NULL)
-    ok = FALSE;
-  else if (g_key_file_remove_group (key_file, group, NULL))
-    ok = store_key_file (dir, key_file, error);
-  unlock_journal (lock_fd);
-  return ok;
+    return FALSE;
+  if (!g_key_file_remove_group (key_file, group, NULL))
+    return TRUE;
+  return store_key_file (journal->dir, key_file, error);
 }

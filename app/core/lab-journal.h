@@ -2,8 +2,9 @@
 /*
  * The restore journal: the original root qdisc of every interface Lab changed,
  * kept in a key file under $LAB_RUNTIME_DIR so another process can restore it.
- * Entries are keyed by network namespace inode and ifindex. All calls do
- * blocking file I/O under an exclusive flock(). Private to the core library.
+ * Entries are keyed by network namespace inode and ifindex. Every call does
+ * blocking file I/O; reads and writes take the held lock as their first argument.
+ * Private to the core library.
  */
 #pragma once
 
@@ -24,13 +25,27 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LabJournalEntry, lab_journal_entry_free)
 /* $LAB_RUNTIME_DIR, or LAB_RUNTIME_DIR_DEFAULT when it is unset or empty. */
 char *lab_journal_dup_dir (void);
 
+/*
+ * An exclusive flock() on the journal, held until lab_journal_unlock(). Each
+ * lock opens the lock file anew, so it also excludes other threads of the same
+ * process. Hold one lock from reading the qdiscs through the change and the
+ * journal update, so a concurrent apply or reset cannot slip in between.
+ */
+typedef struct _LabJournal LabJournal;
+
+/* Creates the runtime directory if needed, then blocks until the lock is free. */
+LabJournal *lab_journal_lock (GError **error);
+void lab_journal_unlock (LabJournal *journal);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LabJournal, lab_journal_unlock)
+
 /* Sets *out_entry to the saved entry, or to NULL when there is none. */
-gboolean lab_journal_lookup (guint64 netns_inode, int ifindex, LabJournalEntry **out_entry,
-                             GError **error);
+gboolean lab_journal_lookup (LabJournal *journal, guint64 netns_inode, int ifindex,
+                             LabJournalEntry **out_entry, GError **error);
 /* Saves @entry, replacing any entry with the same key. */
-gboolean lab_journal_save (guint64 netns_inode, int ifindex, const LabJournalEntry *entry,
-                           GError **error);
+gboolean lab_journal_save (LabJournal *journal, guint64 netns_inode, int ifindex,
+                           const LabJournalEntry *entry, GError **error);
 /* Removes the entry; succeeds when there was none. */
-gboolean lab_journal_remove (guint64 netns_inode, int ifindex, GError **error);
+gboolean lab_journal_remove (LabJournal *journal, guint64 netns_inode, int ifindex,
+                             GError **error);
 
 G_END_DECLS

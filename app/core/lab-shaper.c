@@ -195,6 +195,33 @@ describe_tc_delete (LabNetns *netns, const char *ifname)
     }
 }
 
+/* Describes the labctl reset that restores the journal's original, for a failed rollback. */
+static char *
+describe_reset_advice (LabNetns *netns, const char *ifname)
+{
+  g_autofree char *dev = shell_word (ifname);
+  g_autofree char *name = NULL;
+  g_autofree char *tc_delete = NULL;
+
+  switch (lab_netns_get_kind (netns))
+    {
+    case LAB_NETNS_NAMED:
+      name = shell_word (lab_netns_get_name (netns));
+      return g_strdup_printf ("run \"labctl reset %s dev %s\" to restore the original", name,
+                              dev);
+    case LAB_NETNS_PID:
+      /* labctl takes a machine name, which the namespace of a PID does not carry. */
+      tc_delete = describe_tc_delete (netns, ifname);
+      return g_strdup_printf ("run \"labctl reset MACHINE dev %s\" with the name of the machine "
+                              "whose leader is PID %d to restore the original, or \"%s\" to "
+                              "return to the kernel default",
+                              dev, (int) lab_netns_get_pid (netns), tc_delete);
+    case LAB_NETNS_HOST:
+    default:
+      return g_strdup_printf ("run \"labctl reset .host dev %s\" to restore the original", dev);
+    }
+}
+
 static void
 set_gone_error (GError **error, LabNetns *netns, const char *ifname)
 {
@@ -313,9 +340,12 @@ target_open (LabNetns *netns, const char *ifname, GError **error)
   if (stat ("/proc/thread-self/ns/net", &st) < 0)
     {
       int saved_errno = errno;
+      g_autofree char *where = describe_netns (netns);
 
       g_set_error (error, LAB_ERROR, lab_error_from_errno (saved_errno),
-                   "Could not read the network namespace inode: %s", g_strerror (saved_errno));
+                   "Could not read the inode of %s from /proc/thread-self/ns/net: %s; check "
+                   "that /proc is mounted",
+                   where, g_strerror (saved_errno));
       return NULL;
     }
   target->netns_inode = st.st_ino;
@@ -779,7 +809,7 @@ decode_netem (struct rtnl_qdisc *netem, LabImpairment *impairment, GString *summ
 
 /* Reads the root qdisc of @target (and the tbf under Lab's netem) from the kernel. */
 static LabQdiscState *
-read_state (Target *target, GError **error)
+read_state (Target *target, LabJournal *journal, GError **error)
 {
   g_autoptr (LabQdiscState) state = g_new0 (LabQdiscState, 1);
   g_autoptr (NlCache) qdiscs = NULL;
@@ -794,7 +824,7 @@ read_state (Target *target, GError **error)
       set_netlink_error (error, target, "read the qdiscs", ret);
       return NULL;
     }
-  if (!lab_journal_lookup (target->netns_inode, target->ifindex, &entry, error))
+  if (!lab_journal_lookup (journal, target->netns_inode, target->ifindex, &entry, error))
     return NULL;
 
   state->ifname = g_strdup (target->ifname);
@@ -846,7 +876,7 @@ read_state (Target *target, GError **error)
 }
 
 static gboolean
-reset_target (Target *target, GError **error)
+reset_target (Target *target, LabJournal *journal, GError **error)
 {
   g_autoptr (NlCache) qdiscs = NULL;
   g_autoptr (RtnlQdisc) root = NULL;
@@ -859,7 +889,7 @@ reset_target (Target *target, GError **error)
       set_netlink_error (error, target, "read the qdiscs", ret);
       return FALSE;
     }
-  if (!lab_journal_lookup (target->netns_inode, target->ifindex, &entry, error))
+  if (!lab_journal_lookup (journal, target->netns_inode, target->ifindex, &entry, error))
     return FALSE;
   root = find_qdisc (qdiscs, target->ifindex, TC_H_ROOT);
 
@@ -880,11 +910,29 @@ reset_target (Target *target, GError **error)
   else if (entry != NULL)
     g_debug ("Root qdisc of '%s' is not Lab's; dropping its journal entry", target->ifname);
 
-  return lab_journal_remove (target->netns_inode, target->ifindex, error);
+  return lab_journal_remove (journal, target->netns_inode, target->ifindex, error);
+}
+
+/* Adds to the install error that the rollback failed too, and how to restore the original. */
+static void
+append_rollback_error (GError **error, Target *target, int rollback_err)
+{
+  g_autofree char *advice = describe_reset_advice (target->netns, target->ifname);
+  char *message;
+
+  if (error == NULL || *error == NULL)
+    return;
+  message = g_strdup_printf ("%s. Putting back the previous root qdisc also failed (%s), so "
+                             "Lab's qdisc may still be on interface '%s'; %s",
+                             (*error)->message, g_strerror (-rollback_err), target->ifname,
+                             advice);
+  g_free ((*error)->message);
+  (*error)->message = message;
 }
 
 static gboolean
-apply_target (Target *target, const LabImpairment *impairment, GError **error)
+apply_target (Target *target, LabJournal *journal, const LabImpairment *impairment,
+              GError **error)
 {
   g_autoptr (NlCache) qdiscs = NULL;
   g_autoptr (RtnlQdisc) root = NULL;
@@ -911,7 +959,7 @@ apply_target (Target *target, const LabImpairment *impairment, GError **error)
 
       if (entry == NULL)
         return FALSE;
-      if (!lab_journal_save (target->netns_inode, target->ifindex, entry, error))
+      if (!lab_journal_save (journal, target->netns_inode, target->ifindex, entry, error))
         return FALSE;
       saved_entry = TRUE;
     }
@@ -921,7 +969,7 @@ apply_target (Target *target, const LabImpairment *impairment, GError **error)
     {
       set_netlink_error (error, target, "save the current root qdisc", ret);
       if (saved_entry)
-        lab_journal_remove (target->netns_inode, target->ifindex, NULL);
+        lab_journal_remove (journal, target->netns_inode, target->ifindex, NULL);
       return FALSE;
     }
 
@@ -934,12 +982,11 @@ apply_target (Target *target, const LabImpairment *impairment, GError **error)
           ret = snapshot_restore (&snapshot, target);
           restored = ret == 0;
           if (!restored)
-            g_prefix_error (error, "Could not put back the previous root qdisc (%s): ",
-                            g_strerror (-ret));
+            append_rollback_error (error, target, ret);
         }
       /* Keep the entry while Lab's qdisc may still be there, so reset can restore it. */
       if (saved_entry && restored)
-        lab_journal_remove (target->netns_inode, target->ifindex, NULL);
+        lab_journal_remove (journal, target->netns_inode, target->ifindex, NULL);
       return FALSE;
     }
   return TRUE;
@@ -950,12 +997,23 @@ shaper_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable,
 {
   ShaperRequest *request = user_data;
   g_autoptr (Target) target = NULL;
+  g_autoptr (LabJournal) journal = NULL;
 
   *request->entered = TRUE;
   target = target_open (netns, request->ifname, error);
   if (target == NULL)
     return NULL;
 
+  /*
+   * One lock from the first read of the qdiscs to the state returned, so an
+   * apply or reset in another thread or process (labctl, the UI) cannot run
+   * between reading the root, saving the original and changing the kernel.
+   */
+  journal = lab_journal_lock (error);
+  if (journal == NULL)
+    return NULL;
+
+  /* Waiting for the lock can take a while, so cancellation is checked after it. */
   if (request->operation != SHAPER_READ
       && g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -965,21 +1023,21 @@ shaper_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable,
     case SHAPER_APPLY:
       if (lab_impairment_is_empty (&request->impairment))
         {
-          if (!reset_target (target, error))
+          if (!reset_target (target, journal, error))
             return NULL;
         }
-      else if (!apply_target (target, &request->impairment, error))
+      else if (!apply_target (target, journal, &request->impairment, error))
         return NULL;
       break;
     case SHAPER_RESET:
-      if (!reset_target (target, error))
+      if (!reset_target (target, journal, error))
         return NULL;
       break;
     case SHAPER_READ:
     default:
       break;
     }
-  return read_state (target, error);
+  return read_state (target, journal, error);
 }
 
 static void

@@ -176,6 +176,7 @@ netns_inode (const char *ns)
 static gboolean
 journal_has_entry (const char *ns)
 {
+  g_autoptr (LabJournal) journal = NULL;
   g_autoptr (LabJournalEntry) entry = NULL;
   g_autoptr (GError) error = NULL;
   int ifindex = 0;
@@ -184,7 +185,9 @@ journal_has_entry (const char *ns)
 
   ifindex = atoi (out);
   g_assert_cmpint (ifindex, >, 0);
-  g_assert_true (lab_journal_lookup (netns_inode (ns), ifindex, &entry, &error));
+  journal = lab_journal_lock (&error);
+  g_assert_no_error (error);
+  g_assert_true (lab_journal_lookup (journal, netns_inode (ns), ifindex, &entry, &error));
   g_assert_no_error (error);
   return entry != NULL;
 }
@@ -382,6 +385,118 @@ test_reset_subprocess (void)
   state = reset (netns, "eth0", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (state->kind, ==, "pfifo");
+}
+
+typedef struct {
+  guint pending;
+  guint failed;
+} RaceCounter;
+
+static void
+race_shaper_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RaceCounter *counter = user_data;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (g_async_result_is_tagged (result, lab_shaper_reset_async))
+    state = lab_shaper_reset_finish (result, &error);
+  else
+    state = lab_shaper_apply_finish (result, &error);
+  if (error != NULL)
+    {
+      g_test_message ("concurrent call failed: %s", error->message);
+      counter->failed++;
+    }
+  counter->pending--;
+}
+
+static void
+race_labctl_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RaceCounter *counter = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error))
+    {
+      g_test_message ("concurrent labctl failed: %s", error->message);
+      counter->failed++;
+    }
+  counter->pending--;
+}
+
+/*
+ * Races applies against resets, from threads of this process and from labctl
+ * processes. Without one journal lock across each call, an apply could read
+ * Lab's root, lose its journal entry to a reset and reinstall Lab's root with
+ * no entry left, so the final reset would delete the pfifo original.
+ */
+static void
+test_concurrent_apply_and_reset (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  const char *labctl = g_getenv ("LABCTL");
+  g_autofree char *before = NULL;
+  g_autofree char *restored = NULL;
+  g_autoptr (LabQdiscState) final_state = NULL;
+  g_autoptr (GError) error = NULL;
+  RaceCounter counter = { 0, 0 };
+  const guint rounds = 25;
+  const guint calls_per_round = 4;
+
+  tc_in (ns, "qdisc add dev eth0 root pfifo limit 77");
+  before = tc_show (ns);
+
+  for (guint round = 0; round < rounds; round++)
+    {
+      g_autoptr (LabQdiscState) state = NULL;
+
+      if (labctl != NULL && g_file_test (labctl, G_FILE_TEST_IS_EXECUTABLE))
+        {
+          const char *verb = round % 2 == 0 ? "reset" : "set";
+          g_autoptr (GSubprocess) process = NULL;
+
+          if (round % 2 == 0)
+            process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, labctl, verb,
+                                        ns, "dev", "eth0", NULL);
+          else
+            process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, labctl, verb,
+                                        ns, "dev", "eth0", "rate", "2mbit", NULL);
+          g_assert_no_error (error);
+          counter.pending++;
+          g_subprocess_wait_check_async (process, NULL, race_labctl_done_cb, &counter);
+        }
+
+      for (guint i = 0; i < calls_per_round; i++)
+        {
+          LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+
+          impairment.rate_bps = 1000000 * (i + 1);
+          counter.pending += 2;
+          lab_shaper_apply_async (fixture->netns, "eth0", &impairment, NULL,
+                                  race_shaper_done_cb, &counter);
+          lab_shaper_reset_async (fixture->netns, "eth0", NULL, race_shaper_done_cb, &counter);
+        }
+
+      while (counter.pending > 0)
+        g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpuint (counter.failed, ==, 0);
+
+      /* Whichever call ran last, a root that is Lab's must have its original saved. */
+      state = read_state (fixture->netns, "eth0", &error);
+      g_assert_no_error (error);
+      if (state->ours)
+        g_assert_true (state->has_original);
+      else
+        g_assert_cmpstr (state->kind, ==, "pfifo");
+    }
+
+  final_state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (final_state->kind, ==, "pfifo");
+  g_assert_false (journal_has_entry (ns));
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
 }
 
 /* Returns FALSE, after marking the test skipped, when the kernel accepted netem. */
@@ -649,6 +764,7 @@ main (int argc, char **argv)
   ADD ("classful-original-rejected", test_classful_original_rejected);
   ADD ("tbf-original-restored", test_tbf_original_restored);
   ADD ("bare-htb-original-rejected", test_bare_htb_original_rejected);
+  ADD ("concurrent-apply-and-reset", test_concurrent_apply_and_reset);
 #undef ADD
   g_test_add_func ("/lab/shaper/reset-subprocess", test_reset_subprocess);
 
