@@ -182,7 +182,7 @@ lab_parse_rate (const char *text, guint64 *out_bits_per_second, GError **error)
     {
       g_set_error (error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT,
                    "Invalid rate '%s': unknown unit '%s'; use bit, kbit, mbit, gbit, or bps, "
-                   "kbps, mbps for bytes per second", text, suffix);
+                   "kbps, mbps, gbps for bytes per second", text, suffix);
       return FALSE;
     }
 
