@@ -269,8 +269,10 @@ format_endpoint (guint family, const __u8 *address, guint port)
 static char *
 format_detail (const struct lab_event *raw)
 {
+  /* The program copies a fixed number of bytes, which can end inside a multibyte character. */
   if (raw->kind == LAB_EVENT_EXEC)
-    return g_strndup (raw->exec.filename, sizeof raw->exec.filename);
+    return g_utf8_make_valid (raw->exec.filename,
+                              strnlen (raw->exec.filename, sizeof raw->exec.filename));
 
   if (raw->kind == LAB_EVENT_TCP_RETRANSMIT)
     {
@@ -375,18 +377,51 @@ on_perf_buffer_readable (int fd, GIOCondition condition, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/*
+ * Detaching a tracepoint program waits for an RCU grace period, which took
+ * about 150 ms per stop on the development VM, so it runs off the main thread.
+ */
+static void
+free_programs_thread (GTask *task, gpointer source_object, gpointer task_data,
+                      GCancellable *cancellable)
+{
+  load_result_free (task_data);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Detaches and frees @programs on a worker thread; takes ownership. */
+static void
+free_programs_async (LoadResult *programs)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+
+  g_task_set_source_tag (task, free_programs_async);
+  g_task_set_task_data (task, programs, NULL);
+  g_task_run_in_thread (task, free_programs_thread);
+}
+
 static void
 on_programs_loaded (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   LabBpfEvents *self = LAB_BPF_EVENTS (source_object);
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
+  GCancellable *load_cancellable = g_task_get_cancellable (G_TASK (result));
   LoadResult *loaded = g_task_propagate_pointer (G_TASK (result), &error);
   g_autoptr (GSource) watch = NULL;
 
   if (self->start_task == task)
     g_clear_object (&self->start_task);
 
+  /* A stop came during the load, so the attached programs are detached on a worker thread. */
+  if (g_cancellable_is_cancelled (load_cancellable))
+    {
+      if (loaded != NULL)
+        free_programs_async (loaded);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                               "Starting Lab's BPF programs was cancelled by a stop");
+      return;
+    }
   if (loaded == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -394,13 +429,13 @@ on_programs_loaded (GObject *source_object, GAsyncResult *result, gpointer user_
     }
   if (g_task_return_error_if_cancelled (task))
     {
-      load_result_free (loaded);
+      free_programs_async (loaded);
       return;
     }
 
   self->skeleton = g_steal_pointer (&loaded->skeleton);
   self->perf_buffer = g_steal_pointer (&loaded->perf_buffer);
-  load_result_free (loaded);
+  g_free (loaded);
   self->next_buffer = 0;
 
   /* Below redraw priority, so an event flood cannot starve drawing or input. */
@@ -453,6 +488,11 @@ lab_bpf_events_start_async (LabBpfEvents *self, GCancellable *cancellable,
   self->start_task = g_object_ref (task);
   load_task = g_task_new (self, self->cancellable, on_programs_loaded, g_steal_pointer (&task));
   g_task_set_source_tag (load_task, lab_bpf_events_start_async);
+  /*
+   * A cancelled load still hands its programs to on_programs_loaded, which
+   * detaches them on a thread. GTask would otherwise free them on the main thread.
+   */
+  g_task_set_check_cancellable (load_task, FALSE);
   g_task_run_in_thread (load_task, load_programs_thread);
 }
 
@@ -463,18 +503,6 @@ lab_bpf_events_start_finish (LabBpfEvents *self, GAsyncResult *result, GError **
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-/*
- * Detaching a tracepoint program waits for an RCU grace period, which took
- * about 150 ms per stop on the development VM, so it runs off the main thread.
- */
-static void
-free_programs_thread (GTask *task, gpointer source_object, gpointer task_data,
-                      GCancellable *cancellable)
-{
-  load_result_free (task_data);
-  g_task_return_boolean (task, TRUE);
 }
 
 void
@@ -490,16 +518,13 @@ lab_bpf_events_stop (LabBpfEvents *self)
   g_clear_handle_id (&self->drain_idle_id, g_source_remove);
   if (self->skeleton != NULL)
     {
-      g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
       LoadResult *programs = g_new0 (LoadResult, 1);
 
       g_debug ("Detaching Lab's BPF programs after %" G_GUINT64_FORMAT " events, %"
                G_GUINT64_FORMAT " lost", self->received, self->lost);
       programs->skeleton = g_steal_pointer (&self->skeleton);
       programs->perf_buffer = g_steal_pointer (&self->perf_buffer);
-      g_task_set_source_tag (task, lab_bpf_events_stop);
-      g_task_set_task_data (task, programs, NULL);
-      g_task_run_in_thread (task, free_programs_thread);
+      free_programs_async (programs);
     }
   g_array_set_size (self->pending, 0);
   self->pending_lost = 0;

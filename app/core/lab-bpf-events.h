@@ -23,8 +23,13 @@ struct _LabBpfEvent {
   guint32 pid;
   guint32 tid;
   guint64 netns_inode;
+  /* The kernel's task name bytes, cut at 15 bytes, so not always valid UTF-8. */
   char comm[16];
-  const char *detail; /* "/usr/bin/true" or "198.18.0.1:5201 -> 198.18.0.2:41000 state ESTABLISHED" */
+  /*
+   * Valid UTF-8, with U+FFFD in place of invalid bytes: "/usr/bin/true" or
+   * "198.18.0.1:5201 -> 198.18.0.2:41000 state ESTABLISHED".
+   */
+  const char *detail;
 };
 
 #define LAB_TYPE_BPF_EVENTS (lab_bpf_events_get_type ())
@@ -37,7 +42,11 @@ LabBpfEvents *lab_bpf_events_new (void);
 void lab_bpf_events_start_async (LabBpfEvents *self, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean lab_bpf_events_start_finish (LabBpfEvents *self, GAsyncResult *result, GError **error);
-/* Stops delivery at once; the programs are detached on a worker thread shortly after. */
+/*
+ * Stops delivery at once; the programs are detached on a worker thread shortly
+ * after. A start in flight fails with G_IO_ERROR_CANCELLED, and a new start may
+ * follow at once.
+ */
 void lab_bpf_events_stop (LabBpfEvents *self);
 guint64 lab_bpf_events_get_received (LabBpfEvents *self);
 guint64 lab_bpf_events_get_lost (LabBpfEvents *self);

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* LabBpfEvents with the real tracepoints: an exec on the host and a TCP retransmit in a namespace. */
+/*
+ * LabBpfEvents with the real tracepoints: an exec on the host, a TCP retransmit
+ * in a namespace, lost events, and stops and cancels while a start is in flight.
+ */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -323,6 +326,82 @@ test_stop_detaches (void)
   g_assert_cmpuint (lab_bpf_events_get_lost (events), ==, 0);
 }
 
+/* Iterates the main loop until this process holds no BPF program fd. */
+static void
+wait_for_programs_detached (void)
+{
+  guint tick = g_timeout_add (10, on_poll_tick, NULL);
+
+  while (count_bpf_program_fds () > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+}
+
+/* A stop while the programs load on their thread, then a start at once, which succeeds. */
+static void
+test_restart_after_stop (void)
+{
+  g_autoptr (LabBpfEvents) events = lab_bpf_events_new ();
+  g_autoptr (GError) error = NULL;
+  TraceTestWait first = { 0 };
+  TraceTestWait second = { 0 };
+
+  g_assert_cmpuint (count_bpf_program_fds (), ==, 0);
+  lab_bpf_events_start_async (events, NULL, trace_test_on_ready, &first);
+  lab_bpf_events_stop (events);
+  lab_bpf_events_start_async (events, NULL, trace_test_on_ready, &second);
+  lab_test_wait_for (&first.done);
+  lab_test_wait_for (&second.done);
+
+  g_assert_false (lab_bpf_events_start_finish (events, first.result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  if (!lab_bpf_events_start_finish (events, second.result, &error)
+      && g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED))
+    lab_test_skip_all ("%s", error->message);
+  g_assert_no_error (error);
+  g_clear_object (&first.result);
+  g_clear_object (&second.result);
+  g_assert_cmpuint (count_bpf_program_fds (), >=, 2);
+
+  /* The stopped start's programs and the running ones are all detached in the end. */
+  lab_bpf_events_stop (events);
+  wait_for_programs_detached ();
+  g_assert_cmpuint (count_bpf_program_fds (), ==, 0);
+}
+
+/* Cancels the caller's cancellable mid-start, then checks the detach and a new start. */
+static void
+test_cancel_start (void)
+{
+  g_autoptr (LabBpfEvents) events = lab_bpf_events_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  TraceTestWait wait = { 0 };
+
+  lab_bpf_events_start_async (events, cancellable, trace_test_on_ready, &wait);
+  g_cancellable_cancel (cancellable);
+  lab_test_wait_for (&wait.done);
+  g_assert_false (lab_bpf_events_start_finish (events, wait.result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_clear_object (&wait.result);
+  wait_for_programs_detached ();
+  g_assert_cmpuint (count_bpf_program_fds (), ==, 0);
+
+  wait.done = FALSE;
+  lab_bpf_events_start_async (events, NULL, trace_test_on_ready, &wait);
+  lab_test_wait_for (&wait.done);
+  if (!lab_bpf_events_start_finish (events, wait.result, &error)
+      && g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED))
+    lab_test_skip_all ("%s", error->message);
+  g_assert_no_error (error);
+  g_clear_object (&wait.result);
+  g_assert_cmpuint (count_bpf_program_fds (), >=, 2);
+  lab_bpf_events_stop (events);
+  wait_for_programs_detached ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -337,6 +416,8 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/bpf/tcp-retransmit", test_tcp_retransmit);
   g_test_add_func ("/lab/bpf/lost-count", test_lost_count);
   g_test_add_func ("/lab/bpf/stop-detaches", test_stop_detaches);
+  g_test_add_func ("/lab/bpf/restart-after-stop", test_restart_after_stop);
+  g_test_add_func ("/lab/bpf/cancel-start", test_cancel_start);
 
   status = g_test_run ();
   trace_test_restore_tracefs ();
