@@ -38,6 +38,11 @@ struct _LabTracePipe
   guint overrun_timer_id;
   GTask *start_task; /* the caller's task while start is in flight */
   GCancellable *cancellable; /* cancelled by stop: start and overrun reads */
+  /*
+   * An open thread is in flight, perhaps for a stopped start. A new start waits
+   * for it, because its fd holds trace_pipe until on_trace_pipe_opened closes it.
+   */
+  gboolean opening;
   gboolean overrun_refresh_pending;
 
   char *read_buffer;
@@ -51,6 +56,7 @@ G_DEFINE_FINAL_TYPE (LabTracePipe, lab_trace_pipe, G_TYPE_OBJECT)
 enum
 {
   SIGNAL_LINES,
+  SIGNAL_ERROR,
   N_SIGNALS
 };
 
@@ -288,6 +294,17 @@ open_trace_pipe_thread (GTask *task, gpointer source_object, gpointer task_data,
   g_task_return_pointer (task, result, (GDestroyNotify) open_result_free);
 }
 
+/* Appends @length bytes of @data to @batch as one line of valid UTF-8. */
+static void
+add_line (GPtrArray *batch, const char *data, gsize length)
+{
+  /* trace_pipe shows strings as the kernel holds them, such as a comm cut at 15 bytes. */
+  if (g_utf8_validate_len (data, length, NULL))
+    g_ptr_array_add (batch, g_strndup (data, length));
+  else
+    g_ptr_array_add (batch, g_utf8_make_valid (data, length));
+}
+
 /* Appends the complete lines of @data to @batch and keeps the incomplete rest. */
 static void
 split_lines (LabTracePipe *self, const char *data, gsize length, GPtrArray *batch)
@@ -306,12 +323,12 @@ split_lines (LabTracePipe *self, const char *data, gsize length, GPtrArray *batc
       if (self->partial_line->len > 0)
         {
           g_string_append_len (self->partial_line, data, newline - data);
-          g_ptr_array_add (batch, g_strndup (self->partial_line->str, self->partial_line->len));
+          add_line (batch, self->partial_line->str, self->partial_line->len);
           g_string_truncate (self->partial_line, 0);
         }
       else
         {
-          g_ptr_array_add (batch, g_strndup (data, newline - data));
+          add_line (batch, data, newline - data);
         }
       data = newline + 1;
     }
@@ -320,7 +337,7 @@ split_lines (LabTracePipe *self, const char *data, gsize length, GPtrArray *batc
     {
       g_debug ("Flushing a %zu-byte trace_pipe line that has no newline yet",
                self->partial_line->len);
-      g_ptr_array_add (batch, g_strndup (self->partial_line->str, self->partial_line->len));
+      add_line (batch, self->partial_line->str, self->partial_line->len);
       g_string_truncate (self->partial_line, 0);
     }
 }
@@ -329,9 +346,11 @@ static gboolean
 on_trace_pipe_readable (int fd, GIOCondition condition, gpointer user_data)
 {
   LabTracePipe *self = LAB_TRACE_PIPE (user_data);
+  g_autoptr (LabTracePipe) guard = g_object_ref (self);
   g_autoptr (GPtrArray) batch = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
   gsize budget = READ_BUDGET_BYTES;
-  gboolean keep_watching = TRUE;
+  int read_errno = 0;
 
   while (budget > 0)
     {
@@ -343,11 +362,7 @@ on_trace_pipe_readable (int fd, GIOCondition condition, gpointer user_data)
         break;
       if (n < 0)
         {
-          int saved_errno = errno;
-
-          g_warning ("Reading %s/trace_pipe failed: %s; the trace pane stops here",
-                     self->tracefs, g_strerror (saved_errno));
-          keep_watching = FALSE;
+          read_errno = errno;
           break;
         }
       if (n == 0)
@@ -361,14 +376,22 @@ on_trace_pipe_readable (int fd, GIOCondition condition, gpointer user_data)
       self->lines_read += batch->len;
       g_ptr_array_add (batch, NULL);
       g_signal_emit (self, signals[SIGNAL_LINES], 0, (GStrv) batch->pdata);
+      /* A handler stopped the reader, which also removed this source. */
+      if (self->fd != fd)
+        return G_SOURCE_REMOVE;
     }
 
-  if (!keep_watching)
-    {
-      self->watch_id = 0;
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+  if (read_errno == 0)
+    return G_SOURCE_CONTINUE;
+
+  error = g_error_new (LAB_ERROR, lab_error_from_errno (read_errno),
+                       "Reading %s/trace_pipe failed: %s; the reader stopped. Start it again",
+                       self->tracefs, g_strerror (read_errno));
+  g_debug ("%s", error->message);
+  self->watch_id = 0;
+  lab_trace_pipe_stop (self);
+  g_signal_emit (self, signals[SIGNAL_ERROR], 0, error);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -408,26 +431,42 @@ on_overrun_timer (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static void open_trace_pipe_async (LabTracePipe *self);
+
 static void
 on_trace_pipe_opened (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   LabTracePipe *self = LAB_TRACE_PIPE (source_object);
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
+  GCancellable *open_cancellable = g_task_get_cancellable (G_TASK (result));
   OpenResult *opened = g_task_propagate_pointer (G_TASK (result), &error);
   g_autoptr (GSource) watch = NULL;
 
+  self->opening = FALSE;
   if (self->start_task == task)
     g_clear_object (&self->start_task);
+
+  if (g_cancellable_is_cancelled (open_cancellable))
+    {
+      g_clear_pointer (&opened, open_result_free);
+      g_clear_error (&error);
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                           "Opening trace_pipe was cancelled by a stop");
+    }
+  else if (opened != NULL && g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task),
+                                                                   &error))
+    {
+      g_clear_pointer (&opened, open_result_free);
+    }
+
+  /* The fd of a stopped start is closed now, so a start that waited for it may open. */
+  if (self->start_task != NULL)
+    open_trace_pipe_async (self);
 
   if (opened == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  if (g_task_return_error_if_cancelled (task))
-    {
-      open_result_free (opened);
       return;
     }
 
@@ -450,12 +489,25 @@ on_trace_pipe_opened (GObject *source_object, GAsyncResult *result, gpointer use
   g_task_return_boolean (task, TRUE);
 }
 
+/* Opens trace_pipe on a thread for self->start_task. */
+static void
+open_trace_pipe_async (LabTracePipe *self)
+{
+  g_autoptr (GTask) open_task = g_task_new (self, self->cancellable, on_trace_pipe_opened,
+                                            g_object_ref (self->start_task));
+
+  g_task_set_source_tag (open_task, lab_trace_pipe_start_async);
+  /* on_trace_pipe_opened closes a cancelled open's fd itself, before any other open starts. */
+  g_task_set_check_cancellable (open_task, FALSE);
+  self->opening = TRUE;
+  g_task_run_in_thread (open_task, open_trace_pipe_thread);
+}
+
 void
 lab_trace_pipe_start_async (LabTracePipe *self, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
-  g_autoptr (GTask) open_task = NULL;
 
   g_return_if_fail (LAB_IS_TRACE_PIPE (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -479,9 +531,8 @@ lab_trace_pipe_start_async (LabTracePipe *self, GCancellable *cancellable,
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
   self->start_task = g_object_ref (task);
-  open_task = g_task_new (self, self->cancellable, on_trace_pipe_opened, g_steal_pointer (&task));
-  g_task_set_source_tag (open_task, lab_trace_pipe_start_async);
-  g_task_run_in_thread (open_task, open_trace_pipe_thread);
+  if (!self->opening)
+    open_trace_pipe_async (self);
 }
 
 gboolean
@@ -578,6 +629,10 @@ lab_trace_pipe_class_init (LabTracePipeClass *klass)
   signals[SIGNAL_LINES] = g_signal_new ("lines", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 1,
                                         G_TYPE_STRV | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /* A read failure that stopped the reader, after the lines read before it. */
+  signals[SIGNAL_ERROR] = g_signal_new ("error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                        G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void

@@ -16,13 +16,20 @@ G_BEGIN_DECLS
 #define LAB_TYPE_TRACE_PIPE (lab_trace_pipe_get_type ())
 G_DECLARE_FINAL_TYPE (LabTracePipe, lab_trace_pipe, LAB, TRACE_PIPE, GObject)
 
-/* Signal "lines" (GStrv lines): a batch of complete lines without newlines. */
+/*
+ * Signals:
+ * "lines" (GStrv lines): a batch of complete lines without newlines, in valid
+ * UTF-8, with U+FFFD in place of invalid bytes.
+ * "error" (GError *error): reading trace_pipe failed, so the reader closed it
+ * and stopped. A new start may follow.
+ */
 
 LabTracePipe *lab_trace_pipe_new (void);
 /* Finds or mounts tracefs and opens trace_pipe; runs the blocking part on a thread. */
 void lab_trace_pipe_start_async (LabTracePipe *self, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean lab_trace_pipe_start_finish (LabTracePipe *self, GAsyncResult *result, GError **error);
+/* Closes trace_pipe. A start in flight fails with G_IO_ERROR_CANCELLED. Idempotent. */
 void lab_trace_pipe_stop (LabTracePipe *self);
 /* tracefs mount point in use, such as "/sys/kernel/tracing", or NULL before start. */
 const char *lab_trace_pipe_get_tracefs (LabTracePipe *self);

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* LabTracePipe against the real top-level trace_pipe: marker lines and a busy pipe. */
+/*
+ * LabTracePipe against the real top-level trace_pipe: marker lines, invalid
+ * UTF-8, a busy pipe, a restart after stop and a read error.
+ */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "trace-test.h"
@@ -38,6 +43,19 @@ write_trace_marker (const char *tracefs, const char *text)
 }
 
 static void
+start_pipe (LabTracePipe *pipe)
+{
+  g_autoptr (GError) error = NULL;
+  TraceTestWait wait = { 0 };
+
+  lab_trace_pipe_start_async (pipe, NULL, trace_test_on_ready, &wait);
+  lab_test_wait_for (&wait.done);
+  g_assert_true (lab_trace_pipe_start_finish (pipe, wait.result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&wait.result);
+}
+
+static void
 test_marker_line (void)
 {
   g_autoptr (LabTracePipe) pipe = lab_trace_pipe_new ();
@@ -63,6 +81,30 @@ test_marker_line (void)
 
   g_assert_nonnull (strstr (search.line, "tracing_mark_write"));
   g_assert_cmpuint (lab_trace_pipe_get_lines_read (pipe), >=, 1);
+  g_signal_handler_disconnect (pipe, handler);
+  lab_trace_pipe_stop (pipe);
+  g_free (search.line);
+}
+
+static void
+test_invalid_utf8 (void)
+{
+  g_autoptr (LabTracePipe) pipe = lab_trace_pipe_new ();
+  g_autofree char *needle = g_strdup_printf ("lab-utf8-%d-%08x", (int) getpid (),
+                                             g_random_int ());
+  /* Bytes that are never valid UTF-8, then a character cut after its first byte. */
+  g_autofree char *marker = g_strdup_printf ("%s \xff\xfe end \xc3", needle);
+  MarkerSearch search = { .needle = needle };
+  gulong handler;
+
+  start_pipe (pipe);
+  handler = g_signal_connect (pipe, "lines", G_CALLBACK (on_lines), &search);
+  write_trace_marker (lab_trace_pipe_get_tracefs (pipe), marker);
+  lab_test_wait_for (&search.found);
+
+  g_test_message ("line: %s", search.line);
+  g_assert_true (g_utf8_validate (search.line, -1, NULL));
+  g_assert_nonnull (strstr (search.line, " \xef\xbf\xbd\xef\xbf\xbd end \xef\xbf\xbd"));
   g_signal_handler_disconnect (pipe, handler);
   lab_trace_pipe_stop (pipe);
   g_free (search.line);
@@ -114,6 +156,101 @@ test_busy (void)
   lab_trace_pipe_stop (second);
 }
 
+/* Stops while the open runs on its thread and starts again at once, so the second open waits. */
+static void
+test_restart_after_stop (void)
+{
+  g_autoptr (LabTracePipe) pipe = lab_trace_pipe_new ();
+  g_autoptr (GError) error = NULL;
+  TraceTestWait first = { 0 };
+  TraceTestWait second = { 0 };
+
+  lab_trace_pipe_start_async (pipe, NULL, trace_test_on_ready, &first);
+  lab_trace_pipe_stop (pipe);
+  lab_trace_pipe_start_async (pipe, NULL, trace_test_on_ready, &second);
+  lab_test_wait_for (&first.done);
+  lab_test_wait_for (&second.done);
+
+  g_assert_false (lab_trace_pipe_start_finish (pipe, first.result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_true (lab_trace_pipe_start_finish (pipe, second.result, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (lab_trace_pipe_get_tracefs (pipe));
+  g_clear_object (&first.result);
+  g_clear_object (&second.result);
+  lab_trace_pipe_stop (pipe);
+}
+
+/* Returns this process's file descriptor open on trace_pipe, or -1. */
+static int
+find_trace_pipe_fd (void)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (fds);
+  while ((name = g_dir_read_name (fds)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (target != NULL && g_str_has_suffix (target, "/trace_pipe"))
+        return atoi (name);
+    }
+  return -1;
+}
+
+static void
+on_error (LabTracePipe *pipe, GError *error, gpointer user_data)
+{
+  GError **out_error = user_data;
+
+  g_assert_null (*out_error);
+  *out_error = g_error_copy (error);
+}
+
+/*
+ * A directory put in place of trace_pipe's fd polls readable and fails read()
+ * with EISDIR, which stands in for a trace_pipe read failure.
+ */
+static void
+test_read_error (void)
+{
+  g_autoptr (LabTracePipe) pipe = lab_trace_pipe_new ();
+  g_autoptr (GError) read_error = NULL;
+  gulong handler;
+  int directory_fd;
+  int pipe_fd;
+
+  start_pipe (pipe);
+  pipe_fd = find_trace_pipe_fd ();
+  g_assert_cmpint (pipe_fd, >=, 0);
+  handler = g_signal_connect (pipe, "error", G_CALLBACK (on_error), &read_error);
+
+  directory_fd = open ("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (directory_fd, >=, 0);
+  g_assert_cmpint (dup2 (directory_fd, pipe_fd), ==, pipe_fd);
+  close (directory_fd);
+  while (read_error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_test_message ("read error: %s", read_error->message);
+  g_assert_true (read_error->domain == LAB_ERROR);
+  g_assert_nonnull (strstr (read_error->message, "/trace_pipe failed: "));
+  g_assert_nonnull (strstr (read_error->message, g_strerror (EISDIR)));
+  /* The reader closed its fd, which held the directory after dup2. */
+  g_assert_cmpint (fcntl (pipe_fd, F_GETFD), ==, -1);
+  g_assert_cmpint (errno, ==, EBADF);
+
+  /* The same object starts again on the real trace_pipe. */
+  start_pipe (pipe);
+  g_assert_cmpint (find_trace_pipe_fd (), >=, 0);
+  g_signal_handler_disconnect (pipe, handler);
+  lab_trace_pipe_stop (pipe);
+  g_assert_cmpint (find_trace_pipe_fd (), ==, -1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -125,7 +262,10 @@ main (int argc, char **argv)
   trace_test_record_tracefs ();
 
   g_test_add_func ("/lab/trace/marker-line", test_marker_line);
+  g_test_add_func ("/lab/trace/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/lab/trace/busy", test_busy);
+  g_test_add_func ("/lab/trace/restart-after-stop", test_restart_after_stop);
+  g_test_add_func ("/lab/trace/read-error", test_read_error);
 
   status = g_test_run ();
   trace_test_restore_tracefs ();
