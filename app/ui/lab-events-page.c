@@ -50,6 +50,26 @@ lab_event_row_init (LabEventRow *self)
 {
 }
 
+/*
+ * An event as received. A flush formats it into a LabEventRow, so events that a
+ * flood pushes out before the next flush cost no formatting.
+ */
+typedef struct {
+  LabBpfEventKind kind;
+  guint32 pid;
+  gint64 realtime_usec;
+  guint64 netns_inode;
+  char comm[16];
+  char *detail;
+} PendingEvent;
+
+/* State shared by the rows of one flush. */
+typedef struct {
+  gint64 second; /* Unix time that second_text shows */
+  char *second_text;
+  gboolean names_rebuilt;
+} FlushContext;
+
 struct _LabEventsPage {
   GtkBox parent_instance;
 
@@ -59,8 +79,12 @@ struct _LabEventsPage {
   GtkColumnView *column_view;
 
   GListStore *rows;
-  GPtrArray *pending; /* LabEventRow, at most LAB_EVENTS_PAGE_MAX_ROWS */
+  /* Ring buffer of LAB_EVENTS_PAGE_MAX_ROWS slots; the oldest event is overwritten when full. */
+  PendingEvent *pending;
+  guint pending_start;
+  guint pending_length;
   GListModel *machines;
+  GHashTable *netns_names; /* guint64 inode → machine name, cleared when the machines change */
   LabBpfEvents *events;
   GCancellable *cancellable;
   guint flush_source;
@@ -71,37 +95,76 @@ struct _LabEventsPage {
 
 G_DEFINE_FINAL_TYPE (LabEventsPage, lab_events_page, GTK_TYPE_BOX)
 
-/* Names the namespace by the machine that lives in it, else by its inode. */
-static char *
-page_describe_netns (LabEventsPage *self, guint64 inode)
+static void
+page_rebuild_netns_names (LabEventsPage *self)
 {
   guint n = self->machines != NULL ? g_list_model_get_n_items (self->machines) : 0;
 
+  g_hash_table_remove_all (self->netns_names);
   for (guint i = 0; i < n; i++)
     {
       g_autoptr (LabMachine) machine = g_list_model_get_item (self->machines, i);
+      guint64 inode = lab_machine_get_netns_inode (machine);
 
-      if (lab_machine_get_netns_inode (machine) == inode && inode != 0)
-        return g_strdup (lab_machine_get_name (machine));
+      /* When machines share a namespace, the first in the list names it. */
+      if (inode != 0 && !g_hash_table_contains (self->netns_names, &inode))
+        g_hash_table_insert (self->netns_names, g_memdup2 (&inode, sizeof inode),
+                             g_strdup (lab_machine_get_name (machine)));
     }
+}
+
+/*
+ * Names the namespace by the machine that lives in it, else by its inode. A
+ * machine's inode is probed after it joins the list, so a miss rebuilds the
+ * cache, at most once per flush.
+ */
+static char *
+page_describe_netns (LabEventsPage *self, guint64 inode, FlushContext *context)
+{
+  const char *name = g_hash_table_lookup (self->netns_names, &inode);
+
+  if (name == NULL && inode != 0 && !context->names_rebuilt)
+    {
+      page_rebuild_netns_names (self);
+      context->names_rebuilt = TRUE;
+      name = g_hash_table_lookup (self->netns_names, &inode);
+    }
+  if (name != NULL)
+    return g_strdup (name);
   return g_strdup_printf ("net:[%" G_GUINT64_FORMAT "]", inode);
 }
 
+static const char *
+flush_context_format_second (FlushContext *context, gint64 second)
+{
+  g_autoptr (GDateTime) time = NULL;
+
+  if (context->second_text != NULL && context->second == second)
+    return context->second_text;
+  g_clear_pointer (&context->second_text, g_free);
+  time = g_date_time_new_from_unix_local (second);
+  context->second = second;
+  context->second_text = time != NULL ? g_date_time_format (time, "%H:%M:%S") : g_strdup ("?");
+  return context->second_text;
+}
+
 static LabEventRow *
-event_row_new (LabEventsPage *self, const LabBpfEvent *event)
+event_row_new (LabEventsPage *self, PendingEvent *event, FlushContext *context)
 {
   LabEventRow *row = g_object_new (LAB_TYPE_EVENT_ROW, NULL);
-  g_autoptr (GDateTime) time = g_date_time_new_from_unix_local (event->realtime_usec / G_USEC_PER_SEC);
-  g_autofree char *seconds = time != NULL ? g_date_time_format (time, "%H:%M:%S") : NULL;
+  const char *second = flush_context_format_second (context,
+                                                     event->realtime_usec / G_USEC_PER_SEC);
 
   row->cells[COLUMN_TIME] =
-    g_strdup_printf ("%s.%03d", seconds != NULL ? seconds : "?",
-                     (int) ((event->realtime_usec / 1000) % 1000));
+    g_strdup_printf ("%s.%03d", second, (int) ((event->realtime_usec / 1000) % 1000));
   row->cells[COLUMN_KIND] = g_strdup (lab_bpf_event_kind_to_string (event->kind));
   row->cells[COLUMN_PID] = g_strdup_printf ("%u", event->pid);
-  row->cells[COLUMN_COMM] = g_strndup (event->comm, sizeof event->comm);
-  row->cells[COLUMN_NAMESPACE] = page_describe_netns (self, event->netns_inode);
-  row->cells[COLUMN_DETAIL] = g_strdup (event->detail != NULL ? event->detail : "");
+  /* The kernel cuts comm at 15 bytes, which can split a multibyte character. */
+  row->cells[COLUMN_COMM] = g_utf8_make_valid (event->comm, strnlen (event->comm,
+                                                                     sizeof event->comm));
+  row->cells[COLUMN_NAMESPACE] = page_describe_netns (self, event->netns_inode, context);
+  row->cells[COLUMN_DETAIL] = event->detail != NULL ? g_steal_pointer (&event->detail)
+                                                    : g_strdup ("");
   return row;
 }
 
@@ -134,11 +197,21 @@ flush_cb (gpointer user_data)
 {
   LabEventsPage *self = user_data;
   guint n_rows = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
+  g_autoptr (GPtrArray) added = g_ptr_array_new_full (self->pending_length, g_object_unref);
+  FlushContext context = { 0 };
   guint excess;
 
   self->flush_source = 0;
-  g_list_store_splice (self->rows, n_rows, 0, self->pending->pdata, self->pending->len);
-  g_ptr_array_set_size (self->pending, 0);
+  for (guint i = 0; i < self->pending_length; i++)
+    {
+      PendingEvent *event = &self->pending[(self->pending_start + i) % LAB_EVENTS_PAGE_MAX_ROWS];
+
+      g_ptr_array_add (added, event_row_new (self, event, &context));
+    }
+  g_free (context.second_text);
+  self->pending_start = 0;
+  self->pending_length = 0;
+  g_list_store_splice (self->rows, n_rows, 0, added->pdata, added->len);
 
   n_rows = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
   excess = n_rows > LAB_EVENTS_PAGE_MAX_ROWS ? n_rows - LAB_EVENTS_PAGE_MAX_ROWS : 0;
@@ -148,11 +221,41 @@ flush_cb (gpointer user_data)
 }
 
 static void
-bpf_event_cb (LabBpfEvents *events, gpointer event, LabEventsPage *self)
+page_clear_pending (LabEventsPage *self)
 {
-  g_ptr_array_add (self->pending, event_row_new (self, event));
-  if (self->pending->len > LAB_EVENTS_PAGE_MAX_ROWS)
-    g_ptr_array_remove_index (self->pending, 0);
+  for (guint i = 0; i < self->pending_length; i++)
+    g_free (self->pending[(self->pending_start + i) % LAB_EVENTS_PAGE_MAX_ROWS].detail);
+  self->pending_start = 0;
+  self->pending_length = 0;
+}
+
+/* Copies the event into the ring buffer in constant time; formatting waits for the flush. */
+static void
+bpf_event_cb (LabBpfEvents *events, gpointer event_pointer, LabEventsPage *self)
+{
+  const LabBpfEvent *event = event_pointer;
+  PendingEvent *slot;
+
+  if (self->pending_length == LAB_EVENTS_PAGE_MAX_ROWS)
+    {
+      slot = &self->pending[self->pending_start];
+      g_free (slot->detail);
+      self->pending_start = (self->pending_start + 1) % LAB_EVENTS_PAGE_MAX_ROWS;
+    }
+  else
+    {
+      slot = &self->pending[(self->pending_start + self->pending_length)
+                            % LAB_EVENTS_PAGE_MAX_ROWS];
+      self->pending_length++;
+    }
+  slot->kind = event->kind;
+  slot->pid = event->pid;
+  slot->realtime_usec = event->realtime_usec;
+  slot->netns_inode = event->netns_inode;
+  memcpy (slot->comm, event->comm, sizeof slot->comm);
+  slot->comm[sizeof slot->comm - 1] = '\0';
+  slot->detail = g_strdup (event->detail);
+
   if (self->flush_source == 0)
     self->flush_source = g_timeout_add (FLUSH_INTERVAL_MSEC, flush_cb, self);
 }
@@ -218,9 +321,16 @@ lab_events_page_stop (LabEventsPage *self)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
-  if (self->running)
-    lab_bpf_events_stop (self->events);
+  /* Also while a start is in flight, so its programs are detached and a new start may follow. */
+  lab_bpf_events_stop (self->events);
   page_set_running (self, FALSE);
+}
+
+static void
+machines_changed_cb (GListModel *machines, guint position, guint removed, guint added,
+                     LabEventsPage *self)
+{
+  g_hash_table_remove_all (self->netns_names);
 }
 
 void
@@ -228,7 +338,14 @@ lab_events_page_set_machines (LabEventsPage *self, GListModel *machines)
 {
   g_return_if_fail (LAB_IS_EVENTS_PAGE (self));
 
+  if (self->machines == machines)
+    return;
+  if (self->machines != NULL)
+    g_signal_handlers_disconnect_by_func (self->machines, machines_changed_cb, self);
   g_set_object (&self->machines, machines);
+  if (self->machines != NULL)
+    g_signal_connect (self->machines, "items-changed", G_CALLBACK (machines_changed_cb), self);
+  g_hash_table_remove_all (self->netns_names);
 }
 
 guint64
@@ -310,15 +427,17 @@ lab_events_page_dispose (GObject *object)
     {
       g_cancellable_cancel (self->cancellable);
       g_clear_object (&self->cancellable);
-      if (self->running)
-        lab_bpf_events_stop (self->events);
+      lab_bpf_events_stop (self->events);
       self->running = FALSE;
       g_signal_handlers_disconnect_by_func (self->events, bpf_event_cb, self);
       g_clear_object (&self->events);
     }
   g_clear_handle_id (&self->flush_source, g_source_remove);
   g_clear_handle_id (&self->counters_source, g_source_remove);
+  if (self->machines != NULL)
+    g_signal_handlers_disconnect_by_func (self->machines, machines_changed_cb, self);
   g_clear_object (&self->machines);
+  page_clear_pending (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), LAB_TYPE_EVENTS_PAGE);
   G_OBJECT_CLASS (lab_events_page_parent_class)->dispose (object);
 }
@@ -328,7 +447,9 @@ lab_events_page_finalize (GObject *object)
 {
   LabEventsPage *self = LAB_EVENTS_PAGE (object);
 
-  g_clear_pointer (&self->pending, g_ptr_array_unref);
+  page_clear_pending (self);
+  g_clear_pointer (&self->pending, g_free);
+  g_clear_pointer (&self->netns_names, g_hash_table_unref);
   g_clear_object (&self->rows);
   g_free (self->error);
   G_OBJECT_CLASS (lab_events_page_parent_class)->finalize (object);
@@ -361,7 +482,8 @@ lab_events_page_init (LabEventsPage *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->rows = g_list_store_new (LAB_TYPE_EVENT_ROW);
-  self->pending = g_ptr_array_new_with_free_func (g_object_unref);
+  self->pending = g_new0 (PendingEvent, LAB_EVENTS_PAGE_MAX_ROWS);
+  self->netns_names = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   selection = gtk_no_selection_new (G_LIST_MODEL (g_object_ref (self->rows)));
   gtk_column_view_set_model (self->column_view, GTK_SELECTION_MODEL (selection));
   page_add_columns (self);

@@ -111,6 +111,18 @@ page_set_error (LabTracePage *self, const char *message)
   gtk_widget_set_visible (GTK_WIDGET (self->error_label), message != NULL);
 }
 
+static void page_set_running (LabTracePage *self, gboolean running);
+
+/* Shows why the reader closed trace_pipe after a read failure, and offers Start again. */
+static void
+trace_error_cb (LabTracePipe *trace_pipe, GError *error, LabTracePage *self)
+{
+  g_clear_object (&self->cancellable);
+  page_set_error (self, error->message);
+  page_set_running (self, FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "trace.toggle", TRUE);
+}
+
 static void
 page_set_running (LabTracePage *self, gboolean running)
 {
@@ -165,8 +177,8 @@ lab_trace_page_stop (LabTracePage *self)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
-  if (self->running)
-    lab_trace_pipe_stop (self->trace_pipe);
+  /* Also while a start is in flight, so a new start may follow at once. */
+  lab_trace_pipe_stop (self->trace_pipe);
   page_set_running (self, FALSE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "trace.toggle", TRUE);
 }
@@ -207,10 +219,10 @@ lab_trace_page_dispose (GObject *object)
     {
       g_cancellable_cancel (self->cancellable);
       g_clear_object (&self->cancellable);
-      if (self->running)
-        lab_trace_pipe_stop (self->trace_pipe);
+      lab_trace_pipe_stop (self->trace_pipe);
       self->running = FALSE;
       g_signal_handlers_disconnect_by_func (self->trace_pipe, trace_lines_cb, self);
+      g_signal_handlers_disconnect_by_func (self->trace_pipe, trace_error_cb, self);
       g_clear_object (&self->trace_pipe);
     }
   g_clear_handle_id (&self->flush_source, g_source_remove);
@@ -252,8 +264,11 @@ static void
 lab_trace_page_init (LabTracePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* Undo would keep every programmatic insert and trim, up to 200 batches of text. */
+  gtk_text_buffer_set_enable_undo (gtk_text_view_get_buffer (self->text_view), FALSE);
 
   g_queue_init (&self->pending);
   self->trace_pipe = lab_trace_pipe_new ();
   g_signal_connect (self->trace_pipe, "lines", G_CALLBACK (trace_lines_cb), self);
+  g_signal_connect (self->trace_pipe, "error", G_CALLBACK (trace_error_cb), self);
 }

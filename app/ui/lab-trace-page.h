@@ -18,7 +18,7 @@ G_DECLARE_FINAL_TYPE (LabTracePage, lab_trace_page, LAB, TRACE_PAGE, GtkBox)
 void lab_trace_page_start (LabTracePage *self);
 void lab_trace_page_stop (LabTracePage *self);
 guint64 lab_trace_page_get_lines_read (LabTracePage *self);
-/* The start error shown in the page, or NULL. */
+/* The error shown in the page, from a failed start or a failed read, or NULL. */
 const char *lab_trace_page_get_error (LabTracePage *self);
 
 G_END_DECLS
