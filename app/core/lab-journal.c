@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +17,11 @@
 #define LOCK_FILE "shaper.lock"
 /* Value of the "original" key when the kernel's default qdisc was at the root. */
 #define ORIGINAL_DEFAULT "default"
+
+/* From linux/asm-generic/socket.h (Linux 5.14), for headers that predate it. */
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 LabJournalEntry *
 lab_journal_entry_new (const char *ifname, const char *kind, GBytes *message)
@@ -47,10 +55,99 @@ lab_journal_dup_dir (void)
   return g_strdup (dir);
 }
 
-static char *
-group_name (guint64 netns_inode, int ifindex)
+gboolean
+lab_journal_key_init (LabJournalKey *out_key, int ifindex, GError **error)
 {
-  return g_strdup_printf ("netns %" G_GUINT64_FORMAT " ifindex %d", netns_inode, ifindex);
+  struct stat st;
+  guint64 cookie = 0;
+  socklen_t len = sizeof cookie;
+  int fd;
+
+  /* The thread is inside the namespace, so this is its inode, whatever path led here. */
+  if (stat ("/proc/thread-self/ns/net", &st) < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, LAB_ERROR, lab_error_from_errno (saved_errno),
+                   "Could not read the network namespace inode from /proc/thread-self/ns/net: "
+                   "%s; check that /proc is mounted",
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  /* Any socket carries the cookie of the namespace it was created in. */
+  fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || getsockopt (fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) < 0)
+    {
+      int saved_errno = errno;
+
+      if (fd >= 0)
+        close (fd);
+      if (saved_errno != ENOPROTOOPT)
+        {
+          g_set_error (error, LAB_ERROR, lab_error_from_errno (saved_errno),
+                       "Could not read the network namespace cookie (SO_NETNS_COOKIE): %s",
+                       g_strerror (saved_errno));
+          return FALSE;
+        }
+      /* Kernels before 5.14 have no cookie: match by inode and ifindex alone. */
+      cookie = 0;
+    }
+  else
+    close (fd);
+
+  out_key->netns_inode = st.st_ino;
+  out_key->netns_cookie = cookie;
+  out_key->ifindex = ifindex;
+  return TRUE;
+}
+
+static char *
+group_name (const LabJournalKey *key)
+{
+  return g_strdup_printf ("netns %" G_GUINT64_FORMAT " ifindex %d", key->netns_inode,
+                          key->ifindex);
+}
+
+/* The cookie stored in @group, or 0 for entries written before cookies were stored. */
+static guint64
+group_cookie (GKeyFile *key_file, const char *group)
+{
+  return g_key_file_get_uint64 (key_file, group, "netns-cookie", NULL);
+}
+
+/* Whether @group was written for another namespace that had the inode of @key. */
+static gboolean
+group_is_other_namespace (GKeyFile *key_file, const char *group, const LabJournalKey *key)
+{
+  guint64 cookie = group_cookie (key_file, group);
+
+  return cookie != 0 && key->netns_cookie != 0 && cookie != key->netns_cookie;
+}
+
+/*
+ * Removes the entries of deleted namespaces whose inode @key's namespace now
+ * has. Returns TRUE when it removed any.
+ */
+static gboolean
+prune_reused_inode (GKeyFile *key_file, const LabJournalKey *key)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (key_file, NULL);
+  gboolean pruned = FALSE;
+
+  for (gsize i = 0; groups[i] != NULL; i++)
+    {
+      guint64 inode = 0;
+      int ifindex = 0;
+
+      if (sscanf (groups[i], "netns %" SCNu64 " ifindex %d", &inode, &ifindex) != 2
+          || inode != key->netns_inode || !group_is_other_namespace (key_file, groups[i], key))
+        continue;
+      g_debug ("Dropping the restore journal entry [%s] of a deleted namespace", groups[i]);
+      g_key_file_remove_group (key_file, groups[i], NULL);
+      pruned = TRUE;
+    }
+  return pruned;
 }
 
 struct _LabJournal {
@@ -168,10 +265,10 @@ entry_from_group (GKeyFile *key_file, const char *group)
 }
 
 gboolean
-lab_journal_lookup (LabJournal *journal, guint64 netns_inode, int ifindex,
-                    LabJournalEntry **out_entry, GError **error)
+lab_journal_lookup (LabJournal *journal, const LabJournalKey *key, LabJournalEntry **out_entry,
+                    GError **error)
 {
-  g_autofree char *group = group_name (netns_inode, ifindex);
+  g_autofree char *group = group_name (key);
   g_autoptr (GKeyFile) key_file = NULL;
 
   g_return_val_if_fail (journal != NULL, FALSE);
@@ -183,6 +280,11 @@ lab_journal_lookup (LabJournal *journal, guint64 netns_inode, int ifindex,
   *out_entry = NULL;
   if (g_key_file_has_group (key_file, group))
     {
+      if (group_is_other_namespace (key_file, group, key))
+        {
+          g_debug ("Ignoring the restore journal entry [%s] of a deleted namespace", group);
+          return TRUE;
+        }
       *out_entry = entry_from_group (key_file, group);
       if (*out_entry == NULL)
         g_warning ("Ignoring the damaged restore journal entry [%s] in '%s'", group,
@@ -192,10 +294,10 @@ lab_journal_lookup (LabJournal *journal, guint64 netns_inode, int ifindex,
 }
 
 gboolean
-lab_journal_save (LabJournal *journal, guint64 netns_inode, int ifindex,
-                  const LabJournalEntry *entry, GError **error)
+lab_journal_save (LabJournal *journal, const LabJournalKey *key, const LabJournalEntry *entry,
+                  GError **error)
 {
-  g_autofree char *group = group_name (netns_inode, ifindex);
+  g_autofree char *group = group_name (key);
   g_autoptr (GKeyFile) key_file = NULL;
   g_autofree char *original = NULL;
 
@@ -215,7 +317,10 @@ lab_journal_save (LabJournal *journal, guint64 netns_inode, int ifindex,
   if (key_file == NULL)
     return FALSE;
 
+  prune_reused_inode (key_file, key);
   g_key_file_remove_group (key_file, group, NULL);
+  if (key->netns_cookie != 0)
+    g_key_file_set_uint64 (key_file, group, "netns-cookie", key->netns_cookie);
   g_key_file_set_string (key_file, group, "ifname", entry->ifname);
   g_key_file_set_string (key_file, group, "kind", entry->kind);
   g_key_file_set_string (key_file, group, "original", original);
@@ -223,17 +328,21 @@ lab_journal_save (LabJournal *journal, guint64 netns_inode, int ifindex,
 }
 
 gboolean
-lab_journal_remove (LabJournal *journal, guint64 netns_inode, int ifindex, GError **error)
+lab_journal_remove (LabJournal *journal, const LabJournalKey *key, GError **error)
 {
-  g_autofree char *group = group_name (netns_inode, ifindex);
+  g_autofree char *group = group_name (key);
   g_autoptr (GKeyFile) key_file = NULL;
+  gboolean pruned;
+  gboolean removed;
 
   g_return_val_if_fail (journal != NULL, FALSE);
 
   key_file = load_key_file (journal->dir, error);
   if (key_file == NULL)
     return FALSE;
-  if (!g_key_file_remove_group (key_file, group, NULL))
+  pruned = prune_reused_inode (key_file, key);
+  removed = g_key_file_remove_group (key_file, group, NULL);
+  if (!pruned && !removed)
     return TRUE;
   return store_key_file (journal->dir, key_file, error);
 }

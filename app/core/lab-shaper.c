@@ -25,7 +25,6 @@
 #include <math.h>
 #include <net/if.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <linux/pkt_sched.h>
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
@@ -81,7 +80,7 @@ typedef struct {
   struct rtnl_link *link;
   char *ifname;
   int ifindex;
-  guint64 netns_inode;
+  LabJournalKey key;
 } Target;
 
 /* What the root looked like before a change, for putting it back after a failure. */
@@ -318,12 +317,33 @@ compare_names (gconstpointer a, gconstpointer b)
   return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
 }
 
+/*
+ * Sets the error for an interface that did not exist when the call started,
+ * listing the interfaces that do. One that vanishes during a change is "gone".
+ */
+static void
+set_not_found_error (GError **error, LabNetns *netns, const char *ifname, struct nl_cache *links)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_null_terminated (4, NULL, TRUE);
+  g_autofree char *where = describe_netns (netns);
+  g_autofree char *list = NULL;
+
+  for (struct nl_object *object = nl_cache_get_first (links); object != NULL;
+       object = nl_cache_get_next (object))
+    g_ptr_array_add (names, rtnl_link_get_name ((struct rtnl_link *) object));
+  g_ptr_array_sort (names, compare_names);
+  list = g_strjoinv (", ", (char **) names->pdata);
+
+  g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
+               "Interface '%s' not found in %s, which has: %s; choose one with 'dev IFACE'",
+               ifname, where, list);
+}
+
 static Target *
 target_open (LabNetns *netns, const char *ifname, GError **error)
 {
   g_autoptr (Target) target = g_new0 (Target, 1);
   g_autoptr (NlCache) links = NULL;
-  struct stat st;
   int err = 0;
   int ret;
 
@@ -335,20 +355,6 @@ target_open (LabNetns *netns, const char *ifname, GError **error)
                    "Could not open a netlink socket: %s", g_strerror (-err));
       return NULL;
     }
-
-  /* The thread is inside the namespace, so this is its inode, whatever path led here. */
-  if (stat ("/proc/thread-self/ns/net", &st) < 0)
-    {
-      int saved_errno = errno;
-      g_autofree char *where = describe_netns (netns);
-
-      g_set_error (error, LAB_ERROR, lab_error_from_errno (saved_errno),
-                   "Could not read the inode of %s from /proc/thread-self/ns/net: %s; check "
-                   "that /proc is mounted",
-                   where, g_strerror (saved_errno));
-      return NULL;
-    }
-  target->netns_inode = st.st_ino;
 
   ret = rtnl_link_alloc_cache (lab_nl_get_sock (target->nl), AF_UNSPEC, &links);
   if (ret < 0)
@@ -366,7 +372,7 @@ target_open (LabNetns *netns, const char *ifname, GError **error)
       target->link = rtnl_link_get_by_name (links, ifname);
       if (target->link == NULL)
         {
-          set_gone_error (error, netns, ifname);
+          set_not_found_error (error, netns, ifname, links);
           return NULL;
         }
     }
@@ -408,6 +414,8 @@ target_open (LabNetns *netns, const char *ifname, GError **error)
 
   target->ifname = g_strdup (rtnl_link_get_name (target->link));
   target->ifindex = rtnl_link_get_ifindex (target->link);
+  if (!lab_journal_key_init (&target->key, target->ifindex, error))
+    return NULL;
   return g_steal_pointer (&target);
 }
 
@@ -824,7 +832,7 @@ read_state (Target *target, LabJournal *journal, GError **error)
       set_netlink_error (error, target, "read the qdiscs", ret);
       return NULL;
     }
-  if (!lab_journal_lookup (journal, target->netns_inode, target->ifindex, &entry, error))
+  if (!lab_journal_lookup (journal, &target->key, &entry, error))
     return NULL;
 
   state->ifname = g_strdup (target->ifname);
@@ -889,7 +897,7 @@ reset_target (Target *target, LabJournal *journal, GError **error)
       set_netlink_error (error, target, "read the qdiscs", ret);
       return FALSE;
     }
-  if (!lab_journal_lookup (journal, target->netns_inode, target->ifindex, &entry, error))
+  if (!lab_journal_lookup (journal, &target->key, &entry, error))
     return FALSE;
   root = find_qdisc (qdiscs, target->ifindex, TC_H_ROOT);
 
@@ -910,7 +918,7 @@ reset_target (Target *target, LabJournal *journal, GError **error)
   else if (entry != NULL)
     g_debug ("Root qdisc of '%s' is not Lab's; dropping its journal entry", target->ifname);
 
-  return lab_journal_remove (journal, target->netns_inode, target->ifindex, error);
+  return lab_journal_remove (journal, &target->key, error);
 }
 
 /* Adds to the install error that the rollback failed too, and how to restore the original. */
@@ -959,7 +967,7 @@ apply_target (Target *target, LabJournal *journal, const LabImpairment *impairme
 
       if (entry == NULL)
         return FALSE;
-      if (!lab_journal_save (journal, target->netns_inode, target->ifindex, entry, error))
+      if (!lab_journal_save (journal, &target->key, entry, error))
         return FALSE;
       saved_entry = TRUE;
     }
@@ -969,7 +977,7 @@ apply_target (Target *target, LabJournal *journal, const LabImpairment *impairme
     {
       set_netlink_error (error, target, "save the current root qdisc", ret);
       if (saved_entry)
-        lab_journal_remove (journal, target->netns_inode, target->ifindex, NULL);
+        lab_journal_remove (journal, &target->key, NULL);
       return FALSE;
     }
 
@@ -986,7 +994,7 @@ apply_target (Target *target, LabJournal *journal, const LabImpairment *impairme
         }
       /* Keep the entry while Lab's qdisc may still be there, so reset can restore it. */
       if (saved_entry && restored)
-        lab_journal_remove (journal, target->netns_inode, target->ifindex, NULL);
+        lab_journal_remove (journal, &target->key, NULL);
       return FALSE;
     }
   return TRUE;

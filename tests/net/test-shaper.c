@@ -13,6 +13,7 @@
 #include <netlink/route/qdisc/tbf.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lab-journal.h"
 #include "lab-test.h"
@@ -163,32 +164,64 @@ tc_in (const char *ns, const char *arguments)
   g_free (lab_test_run_line (line));
 }
 
-static guint64
-netns_inode (const char *ns)
+static gpointer
+journal_key_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable,
+                      GError **error)
 {
-  g_autofree char *path = g_build_filename ("/run/netns", ns, NULL);
-  struct stat st;
+  g_autofree LabJournalKey *key = g_new0 (LabJournalKey, 1);
+  int ifindex = if_nametoindex ("eth0");
 
-  g_assert_cmpint (stat (path, &st), ==, 0);
-  return st.st_ino;
+  g_assert_cmpint (ifindex, >, 0);
+  if (!lab_journal_key_init (key, ifindex, error))
+    return NULL;
+  return g_steal_pointer (&key);
+}
+
+/* The journal key of eth0 in @netns, as the shaper computes it. */
+static LabJournalKey
+journal_key (LabNetns *netns)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree LabJournalKey *key = lab_netns_run_sync (netns, journal_key_in_netns, NULL, NULL,
+                                                      &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (key->netns_inode, >, 0);
+  return *key;
+}
+
+static LabJournalEntry *
+journal_lookup (const LabJournalKey *key)
+{
+  g_autoptr (LabJournal) journal = NULL;
+  g_autoptr (GError) error = NULL;
+  LabJournalEntry *entry = NULL;
+
+  journal = lab_journal_lock (&error);
+  g_assert_no_error (error);
+  g_assert_true (lab_journal_lookup (journal, key, &entry, &error));
+  g_assert_no_error (error);
+  return entry;
+}
+
+static void
+journal_save (const LabJournalKey *key, const LabJournalEntry *entry)
+{
+  g_autoptr (LabJournal) journal = NULL;
+  g_autoptr (GError) error = NULL;
+
+  journal = lab_journal_lock (&error);
+  g_assert_no_error (error);
+  g_assert_true (lab_journal_save (journal, key, entry, &error));
+  g_assert_no_error (error);
 }
 
 static gboolean
-journal_has_entry (const char *ns)
+journal_has_entry (LabNetns *netns)
 {
-  g_autoptr (LabJournal) journal = NULL;
-  g_autoptr (LabJournalEntry) entry = NULL;
-  g_autoptr (GError) error = NULL;
-  int ifindex = 0;
-  g_autofree char *out = lab_test_run (
-    (const char *[]){ "ip", "-n", ns, "-o", "link", "show", "dev", "eth0", NULL });
+  LabJournalKey key = journal_key (netns);
+  g_autoptr (LabJournalEntry) entry = journal_lookup (&key);
 
-  ifindex = atoi (out);
-  g_assert_cmpint (ifindex, >, 0);
-  journal = lab_journal_lock (&error);
-  g_assert_no_error (error);
-  g_assert_true (lab_journal_lookup (journal, netns_inode (ns), ifindex, &entry, &error));
-  g_assert_no_error (error);
   return entry != NULL;
 }
 
@@ -220,7 +253,7 @@ test_rate_set_and_reset (Fixture *fixture, gconstpointer data)
   g_test_message ("summary: %s", state->summary);
   g_assert_nonnull (strstr (state->summary, "tbf rate 1Mbit"));
   g_assert_nonnull (strstr (state->summary, "lat 50ms"));
-  g_assert_true (journal_has_entry (ns));
+  g_assert_true (journal_has_entry (fixture->netns));
 
   root = read_root (fixture->netns);
   g_assert_cmpstr (root->kind, ==, "tbf");
@@ -236,7 +269,7 @@ test_rate_set_and_reset (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (after_reset->kind, ==, "noqueue");
   g_assert_false (after_reset->ours);
   g_assert_false (after_reset->has_original);
-  g_assert_false (journal_has_entry (ns));
+  g_assert_false (journal_has_entry (fixture->netns));
 
   root_after = read_root (fixture->netns);
   g_assert_cmpstr (root_after->kind, ==, "noqueue");
@@ -341,7 +374,7 @@ test_reset_from_new_process (Fixture *fixture, gconstpointer data)
   g_test_trap_assert_passed ();
   after_child = tc_show (ns);
   g_assert_cmpstr (after_child, ==, before);
-  g_assert_false (journal_has_entry (ns));
+  g_assert_false (journal_has_entry (fixture->netns));
   g_unlink (subprocess_ns_path);
 
   if (labctl == NULL || !g_file_test (labctl, G_FILE_TEST_IS_EXECUTABLE))
@@ -494,7 +527,7 @@ test_concurrent_apply_and_reset (Fixture *fixture, gconstpointer data)
   final_state = reset (fixture->netns, "eth0", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (final_state->kind, ==, "pfifo");
-  g_assert_false (journal_has_entry (ns));
+  g_assert_false (journal_has_entry (fixture->netns));
   restored = tc_show (ns);
   g_assert_cmpstr (restored, ==, before);
 }
@@ -508,7 +541,7 @@ assert_netem_rejected (Fixture *fixture, const LabImpairment *impairment)
   g_autoptr (GError) error = NULL;
   g_autofree char *before = tc_show (ns);
   g_autofree char *after = NULL;
-  gboolean had_entry = journal_has_entry (ns);
+  gboolean had_entry = journal_has_entry (fixture->netns);
 
   state = apply (fixture->netns, "eth0", impairment, &error);
   if (error == NULL)
@@ -526,7 +559,7 @@ assert_netem_rejected (Fixture *fixture, const LabImpairment *impairment)
 
   after = tc_show (ns);
   g_assert_cmpstr (after, ==, before);
-  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+  g_assert_cmpint (journal_has_entry (fixture->netns), ==, had_entry);
   return TRUE;
 }
 
@@ -585,22 +618,255 @@ test_netns_gone (Fixture *fixture, gconstpointer data)
   g_assert_nonnull (strstr (error_no_ifname->message, "is gone"));
 }
 
+/* An interface missing when the call starts is "not found", and the message lists the others. */
 static void
-test_interface_gone (Fixture *fixture, gconstpointer data)
+test_interface_not_found (Fixture *fixture, gconstpointer data)
 {
   const char *ns = fixture->pair->ns_a;
   LabImpairment impairment = LAB_IMPAIRMENT_INIT;
   g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) reset_state = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) reset_error = NULL;
+  g_autofree char *expected = NULL;
 
   impairment.rate_bps = 1000000;
   g_free (lab_test_run ((const char *[]){ "ip", "-n", ns, "link", "delete", "eth0", NULL }));
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", ns, "link", "add", "labx0", "type", "veth",
+                                          "peer", "name", "labx1", NULL }));
 
   state = apply (fixture->netns, "eth0", &impairment, &error);
   g_assert_null (state);
   g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
-  g_assert_nonnull (strstr (error->message, "Interface 'eth0'"));
-  g_assert_nonnull (strstr (error->message, "is gone; refresh the list"));
+  expected = g_strdup_printf ("Interface 'eth0' not found in namespace '%s', which has: labx0, "
+                              "labx1, lo; choose one with 'dev IFACE'",
+                              ns);
+  g_assert_cmpstr (error->message, ==, expected);
+
+  reset_state = reset (fixture->netns, "nope0", &reset_error);
+  g_assert_null (reset_state);
+  g_assert_error (reset_error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (reset_error->message, "Interface 'nope0' not found"));
+  g_assert_null (strstr (reset_error->message, "gone"));
+}
+
+/* Whether /proc/locks lists a flock() of this process blocked on the file with @inode. */
+static gboolean
+flock_is_waiting (guint64 inode)
+{
+  g_autofree char *locks = NULL;
+  g_autofree char *pattern = NULL;
+  g_autoptr (GRegex) regex = NULL;
+
+  g_assert_true (g_file_get_contents ("/proc/locks", &locks, NULL, NULL));
+  /* Such as "3: -> FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF". */
+  pattern = g_strdup_printf ("-> FLOCK +ADVISORY +WRITE +%d +[0-9a-f]+:[0-9a-f]+:%" G_GUINT64_FORMAT
+                             " ",
+                             (int) getpid (), inode);
+  regex = g_regex_new (pattern, G_REGEX_MULTILINE, 0, NULL);
+  return g_regex_match (regex, locks, 0, NULL);
+}
+
+/*
+ * An interface deleted after the call found it, while the call waits for the
+ * journal lock that this test holds, ends the change with "gone".
+ */
+static void
+test_interface_gone_mid_change (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  g_autoptr (LabJournal) journal = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *runtime_dir = lab_journal_dup_dir ();
+  g_autofree char *lock_path = g_build_filename (runtime_dir, "shaper.lock", NULL);
+  g_autofree char *expected = NULL;
+  LabJournalKey key = journal_key (fixture->netns);
+  g_autoptr (LabJournalEntry) entry = NULL;
+  struct stat st;
+
+  journal = lab_journal_lock (&error);
+  g_assert_no_error (error);
+  g_assert_cmpint (stat (lock_path, &st), ==, 0);
+
+  impairment.rate_bps = 1000000;
+  lab_shaper_apply_async (fixture->netns, "eth0", &impairment, NULL, store_result_cb, &result);
+  while (!flock_is_waiting (st.st_ino))
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", ns, "link", "delete", "eth0", NULL }));
+  g_clear_pointer (&journal, lab_journal_unlock);
+
+  state = lab_shaper_apply_finish (wait_for_result (&result), &error);
+  g_assert_null (state);
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  expected = g_strdup_printf ("Interface 'eth0' in namespace '%s' is gone; refresh the list", ns);
+  g_assert_cmpstr (error->message, ==, expected);
+
+  /* The failed apply keeps no entry for the deleted interface. */
+  entry = journal_lookup (&key);
+  g_assert_null (entry);
+}
+
+/*
+ * Applies a rate over "pfifo limit 33", resets, and returns the journal entry
+ * that apply saved: an entry that restores a qdisc the interface no longer has.
+ */
+static LabJournalEntry *
+make_pfifo_entry (Fixture *fixture)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  LabJournalKey key = journal_key (fixture->netns);
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) reset_state = NULL;
+  g_autoptr (GError) error = NULL;
+  LabJournalEntry *entry;
+
+  tc_in (ns, "qdisc add dev eth0 root pfifo limit 33");
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+  entry = journal_lookup (&key);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (entry->kind, ==, "pfifo");
+  g_assert_nonnull (entry->message);
+
+  reset_state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (reset_state->kind, ==, "pfifo");
+  tc_in (ns, "qdisc del dev eth0 root");
+  return entry;
+}
+
+/* A stale entry for a root that is not Lab's: reset drops it and changes nothing. */
+static void
+test_stale_entry_not_restored (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabJournalKey key = journal_key (fixture->netns);
+  g_autoptr (LabJournalEntry) stale = make_pfifo_entry (fixture);
+  g_autoptr (LabJournalEntry) after = NULL;
+  g_autoptr (LabQdiscState) state_before = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *restored = NULL;
+
+  tc_in (ns, "qdisc add dev eth0 root handle 7: tbf rate 5mbit burst 10kb latency 70ms");
+  before = tc_show (ns);
+  journal_save (&key, stale);
+
+  state_before = read_state (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_false (state_before->ours);
+  g_assert_false (state_before->has_original);
+
+  state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (state->kind, ==, "tbf");
+  g_assert_cmphex (state->handle, ==, 0x00070000);
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
+  after = journal_lookup (&key);
+  g_assert_null (after);
+}
+
+/* A stale entry for a root that is not Lab's: apply saves the current root in its place. */
+static void
+test_stale_entry_replaced_by_apply (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabImpairment impairment = LAB_IMPAIRMENT_INIT;
+  LabJournalKey key = journal_key (fixture->netns);
+  g_autoptr (LabJournalEntry) stale = make_pfifo_entry (fixture);
+  g_autoptr (LabJournalEntry) saved = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (LabQdiscState) reset_state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *restored = NULL;
+
+  tc_in (ns, "qdisc add dev eth0 root handle 7: tbf rate 5mbit burst 10kb latency 70ms");
+  before = tc_show (ns);
+  journal_save (&key, stale);
+
+  impairment.rate_bps = 1000000;
+  state = apply (fixture->netns, "eth0", &impairment, &error);
+  g_assert_no_error (error);
+  g_assert_cmphex (state->handle, ==, HANDLE_LAB_TBF);
+  saved = journal_lookup (&key);
+  g_assert_nonnull (saved);
+  g_assert_cmpstr (saved->kind, ==, "tbf");
+
+  reset_state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmphex (reset_state->handle, ==, 0x00070000);
+  restored = tc_show (ns);
+  g_assert_cmpstr (restored, ==, before);
+}
+
+/*
+ * An entry left by a deleted namespace whose inode this one reuses, with the
+ * same ifindex, is ignored even under a root with Lab's handle, and the next
+ * journal write drops every entry of that deleted namespace.
+ */
+static void
+test_reused_inode_entry_ignored (Fixture *fixture, gconstpointer data)
+{
+  const char *ns = fixture->pair->ns_a;
+  LabJournalKey key = journal_key (fixture->netns);
+  LabJournalKey old_key = key;
+  LabJournalKey old_other_key = key;
+  g_autoptr (LabJournalEntry) stale = NULL;
+  g_autoptr (LabJournalEntry) found = NULL;
+  g_autoptr (LabJournalEntry) old_found = NULL;
+  g_autoptr (LabJournalEntry) old_other_found = NULL;
+  g_autoptr (LabQdiscState) state_before = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *after = NULL;
+
+  if (key.netns_cookie == 0)
+    {
+      g_test_skip ("this kernel has no SO_NETNS_COOKIE (Linux 5.14), so entries carry no cookie");
+      return;
+    }
+
+  stale = make_pfifo_entry (fixture);
+  old_key.netns_cookie = key.netns_cookie + 1;
+  old_other_key.netns_cookie = old_key.netns_cookie;
+  old_other_key.ifindex = key.ifindex + 1000;
+  journal_save (&old_key, stale);
+  journal_save (&old_other_key, stale);
+
+  /* Someone else's tbf that carries Lab's handle 1ab:. */
+  tc_in (ns, "qdisc add dev eth0 root handle 1ab: tbf rate 3mbit burst 10kb latency 50ms");
+
+  found = journal_lookup (&key);
+  g_assert_null (found);
+  state_before = read_state (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_true (state_before->ours);
+  g_assert_false (state_before->has_original);
+
+  /* Without a usable entry, reset returns to the kernel default, not the pfifo. */
+  state = reset (fixture->netns, "eth0", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (state->kind, ==, "noqueue");
+  after = tc_show (ns);
+  g_assert_null (strstr (after, "pfifo"));
+  g_assert_nonnull (strstr (after, "noqueue"));
+
+  old_found = journal_lookup (&old_key);
+  g_assert_null (old_found);
+  old_other_found = journal_lookup (&old_other_key);
+  g_assert_null (old_other_found);
 }
 
 static void
@@ -615,7 +881,7 @@ test_invalid_changes_nothing (Fixture *fixture, gconstpointer data)
   g_autoptr (GError) rate_error = NULL;
   g_autofree char *before = tc_show (ns);
   g_autofree char *after = NULL;
-  gboolean had_entry = journal_has_entry (ns);
+  gboolean had_entry = journal_has_entry (fixture->netns);
 
   loss.loss_percent = 150.0;
   loss.rate_bps = 1000000;
@@ -633,7 +899,7 @@ test_invalid_changes_nothing (Fixture *fixture, gconstpointer data)
 
   after = tc_show (ns);
   g_assert_cmpstr (after, ==, before);
-  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+  g_assert_cmpint (journal_has_entry (fixture->netns), ==, had_entry);
 }
 
 static void
@@ -672,7 +938,7 @@ test_classful_original_rejected (Fixture *fixture, gconstpointer data)
   tc_in (ns, "qdisc add dev eth0 root handle 1: htb default 1");
   tc_in (ns, "class add dev eth0 parent 1: classid 1:1 htb rate 5mbit");
   before = tc_show (ns);
-  had_entry = journal_has_entry (ns);
+  had_entry = journal_has_entry (fixture->netns);
 
   impairment.rate_bps = 1000000;
   state = apply (fixture->netns, "eth0", &impairment, &error);
@@ -685,7 +951,7 @@ test_classful_original_rejected (Fixture *fixture, gconstpointer data)
 
   after = tc_show (ns);
   g_assert_cmpstr (after, ==, before);
-  g_assert_cmpint (journal_has_entry (ns), ==, had_entry);
+  g_assert_cmpint (journal_has_entry (fixture->netns), ==, had_entry);
 }
 
 static void
@@ -758,7 +1024,11 @@ main (int argc, char **argv)
   ADD ("reset-new-process", test_reset_from_new_process);
   ADD ("netem-unsupported", test_netem_unsupported);
   ADD ("netns-gone", test_netns_gone);
-  ADD ("interface-gone", test_interface_gone);
+  ADD ("interface-not-found", test_interface_not_found);
+  ADD ("interface-gone-mid-change", test_interface_gone_mid_change);
+  ADD ("stale-entry-not-restored", test_stale_entry_not_restored);
+  ADD ("stale-entry-replaced-by-apply", test_stale_entry_replaced_by_apply);
+  ADD ("reused-inode-entry-ignored", test_reused_inode_entry_ignored);
   ADD ("invalid-changes-nothing", test_invalid_changes_nothing);
   ADD ("ambiguous-interface", test_ambiguous_interface);
   ADD ("classful-original-rejected", test_classful_original_rejected);
