@@ -73,3 +73,46 @@ echo "PASS: --help"
 status=$?
 [ "$status" = 1 ] || fail "show of an unknown target exited $status, expected 1"
 echo "PASS: unknown target exits 1"
+
+err=$("$LABCTL" set "$ns" dev nope0 rate 1mbit 2>&1)
+status=$?
+[ "$status" = 1 ] || fail "'set dev nope0' exited $status, expected 1"
+echo "$err" | grep -q "Interface 'nope0' not found" \
+  || fail "'set dev nope0' did not say not found: $err"
+echo "$err" | grep -q "eth0, lo" || fail "'set dev nope0' did not list the interfaces: $err"
+echo "$err" | grep -q "gone" && fail "'set dev nope0' said gone: $err"
+[ "$(qdisc)" = "$before" ] || fail "'set dev nope0' changed the qdisc to '$(qdisc)'"
+echo "PASS: an unknown interface is not found, with the list"
+
+for command in set show reset; do
+  out=$("$LABCTL" "$command" --help) || fail "'labctl $command --help' exited $?"
+  echo "$out" | grep -q "^Usage: labctl $command" || fail "'$command --help' printed: $out"
+  "$LABCTL" "$command" "$ns" -h | grep -q "^Usage: labctl $command" \
+    || fail "'$command TARGET -h' printed no usage"
+  "$LABCTL" "$command" --bogus >/dev/null 2>&1
+  status=$?
+  [ "$status" = 2 ] || fail "'$command --bogus' exited $status, expected 2"
+  "$LABCTL" "$command" "$ns" -x >/dev/null 2>&1
+  status=$?
+  [ "$status" = 2 ] || fail "'$command TARGET -x' exited $status, expected 2"
+done
+echo "PASS: command --help prints usage, unknown options exit 2"
+
+tc -n "$ns" qdisc add dev eth0 root handle 5: tbf rate 5mbit burst 10kb latency 70ms \
+  || fail "could not add the user's tbf"
+user_qdisc=$(qdisc)
+err=$("$LABCTL" reset "$ns" dev eth0 2>&1 >/dev/null)
+status=$?
+[ "$status" = 0 ] || fail "reset of the user's tbf exited $status, expected 0"
+[ "$(qdisc)" = "$user_qdisc" ] || fail "reset changed the user's tbf to '$(qdisc)'"
+echo "$err" | grep -q "left the tbf root qdisc 5: on eth0 alone because Lab did not create it" \
+  || fail "reset did not say it left the user's tbf alone: $err"
+echo "$err" | grep -qF "\"tc -n $ns qdisc del dev eth0 root\"" \
+  || fail "reset did not show the tc command: $err"
+[ "$(echo "$err" | wc -l)" = 1 ] || fail "reset printed more than one line: $err"
+echo "PASS: reset leaves a root qdisc Lab did not create and says so"
+
+tc -n "$ns" qdisc del dev eth0 root || fail "could not delete the user's tbf"
+err=$("$LABCTL" reset "$ns" dev eth0 2>&1 >/dev/null) || fail "reset of noqueue exited $?"
+[ -z "$err" ] || fail "reset of the kernel default printed: $err"
+echo "PASS: reset of the kernel default prints no note"
