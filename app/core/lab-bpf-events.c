@@ -10,6 +10,7 @@
 
 #include <bpf/libbpf.h>
 #include <glib-unix.h>
+#include <linux/perf_event.h>
 #include <linux/types.h>
 
 #include "lab-error.h"
@@ -22,9 +23,9 @@
 /* Pages per CPU for the perf buffer: 256 KiB with 4 KiB pages. */
 #define PERF_BUFFER_PAGES 64
 /*
- * Events decoded per main-loop wakeup before yielding to other sources. One
- * per-CPU buffer is always read to its end, so a wakeup may pass this by at
- * most one buffer's worth of events.
+ * Events decoded per dispatch before yielding to other sources. One per-CPU
+ * buffer is always read to its end, so a dispatch may pass this by at most one
+ * buffer's worth of events.
  */
 #define EVENT_BUDGET 1024
 
@@ -34,8 +35,9 @@ struct _LabBpfEvents
 
   struct lab_events *skeleton;
   struct perf_buffer *perf_buffer;
-  guint watch_id;
-  guint drain_idle_id;
+  /* The control page of each per-CPU buffer, NULL for a slot without one. */
+  GPtrArray *ring_headers;
+  GSource *reader;
   gsize next_buffer; /* round-robin start, so one busy CPU cannot hide the others */
   GTask *start_task;
   GCancellable *cancellable; /* cancelled by stop */
@@ -325,12 +327,10 @@ emit_pending (LabBpfEvents *self)
     g_array_set_size (self->pending, 0);
 }
 
-static gboolean on_drain_idle (gpointer user_data);
-
 /*
  * Consumes per-CPU buffers round-robin until EVENT_BUDGET events are
- * collected, emits them, and schedules an idle continuation when buffers were
- * left unread.
+ * collected, then emits them. Buffers left unread are found by the reader
+ * source's next prepare.
  */
 static void
 drain (LabBpfEvents *self)
@@ -342,39 +342,124 @@ drain (LabBpfEvents *self)
     {
       int err = perf_buffer__consume_buffer (self->perf_buffer, self->next_buffer);
 
-      /* libbpf returns -ENOENT for a slot without a buffer, such as an offline CPU's. */
-      if (err < 0 && err != -ENOENT)
-        g_debug ("Reading perf buffer %zu failed: %s", self->next_buffer, g_strerror (-err));
+      /*
+       * libbpf returns -ENOENT for a slot without a buffer, such as an offline
+       * CPU's. Any other error leaves the failing record unread, so that buffer
+       * is no longer checked for unread records, which would keep the reader
+       * ready forever.
+       */
+      if (err < 0 && err != -ENOENT
+          && g_ptr_array_index (self->ring_headers, self->next_buffer) != NULL)
+        {
+          g_warning ("Reading perf buffer %zu failed: %s; its later BPF events are not read",
+                     self->next_buffer, g_strerror (-err));
+          g_ptr_array_index (self->ring_headers, self->next_buffer) = NULL;
+        }
       self->next_buffer = (self->next_buffer + 1) % buffer_count;
       visited++;
     }
-
-  if (visited < buffer_count && self->drain_idle_id == 0)
-    self->drain_idle_id = g_idle_add (on_drain_idle, self);
   emit_pending (self);
 }
 
+/* Checks whether any per-CPU buffer contains a record that has not been read yet. */
 static gboolean
-on_drain_idle (gpointer user_data)
+has_unread_records (LabBpfEvents *self)
 {
-  LabBpfEvents *self = LAB_BPF_EVENTS (user_data);
+  for (guint i = 0; i < self->ring_headers->len; i++)
+    {
+      struct perf_event_mmap_page *header = g_ptr_array_index (self->ring_headers, i);
 
-  self->drain_idle_id = 0;
-  drain (self);
-  return G_SOURCE_REMOVE;
+      /* The kernel publishes data_head with a release store after writing the record. */
+      if (header != NULL
+          && __atomic_load_n (&header->data_head, __ATOMIC_ACQUIRE) != header->data_tail)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/*
+ * The reader is a GSource that is ready while any buffer holds unread records,
+ * not only when the epoll fd polls readable. Polling a perf event fd clears its
+ * wakeup (perf_poll() in kernel/events/core.c), so when a higher-priority
+ * source is dispatched instead of this one after the poll, the next poll
+ * reports nothing and the records would wait for the next event. The check of
+ * the buffer positions in prepare catches them.
+ */
+typedef struct
+{
+  GSource source;
+  LabBpfEvents *events; /* not owned: stop destroys the source before it drops the buffers */
+  gpointer epoll_tag;
+} ReaderSource;
+
+static gboolean
+reader_prepare (GSource *source, int *timeout)
+{
+  ReaderSource *reader = (ReaderSource *) source;
+
+  *timeout = -1;
+  return has_unread_records (reader->events);
 }
 
 static gboolean
-on_perf_buffer_readable (int fd, GIOCondition condition, gpointer user_data)
+reader_check (GSource *source)
 {
-  LabBpfEvents *self = LAB_BPF_EVENTS (user_data);
+  ReaderSource *reader = (ReaderSource *) source;
+
+  return (g_source_query_unix_fd (source, reader->epoll_tag) & G_IO_IN) != 0
+         || has_unread_records (reader->events);
+}
+
+static gboolean
+reader_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  ReaderSource *reader = (ReaderSource *) source;
   struct epoll_event ready[16];
 
-  /* Clears the readiness epoll reports; drain() then checks every buffer itself. */
-  while (epoll_wait (fd, ready, G_N_ELEMENTS (ready), 0) == G_N_ELEMENTS (ready))
-    ;
-  drain (self);
+  /* Empties epoll's ready list, so the next poll blocks until a new wakeup. */
+  if (g_source_query_unix_fd (source, reader->epoll_tag) & G_IO_IN)
+    {
+      int fd = perf_buffer__epoll_fd (reader->events->perf_buffer);
+
+      while (epoll_wait (fd, ready, G_N_ELEMENTS (ready), 0) == G_N_ELEMENTS (ready))
+        ;
+    }
+  drain (reader->events);
   return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs reader_source_funcs = {
+  .prepare = reader_prepare,
+  .check = reader_check,
+  .dispatch = reader_dispatch,
+};
+
+static void
+attach_reader (LabBpfEvents *self)
+{
+  g_autoptr (GSource) source = g_source_new (&reader_source_funcs, sizeof (ReaderSource));
+  ReaderSource *reader = (ReaderSource *) source;
+  gsize buffer_count = perf_buffer__buffer_cnt (self->perf_buffer);
+
+  /* Each mapping starts with its control page. libbpf returns -ENOENT for a slot without one. */
+  for (gsize i = 0; i < buffer_count; i++)
+    {
+      void *base = NULL;
+      size_t size = 0;
+
+      if (perf_buffer__buffer (self->perf_buffer, (int) i, &base, &size) < 0)
+        base = NULL;
+      g_ptr_array_add (self->ring_headers, base);
+    }
+
+  reader->events = self;
+  reader->epoll_tag =
+    g_source_add_unix_fd (source, perf_buffer__epoll_fd (self->perf_buffer), G_IO_IN);
+  /* Below redraw priority, so an event flood cannot starve drawing or input. */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_static_name (source, "[lab] BPF perf buffer");
+  g_source_attach (source, g_main_context_get_thread_default ());
+  self->reader = g_steal_pointer (&source);
 }
 
 /*
@@ -408,7 +493,6 @@ on_programs_loaded (GObject *source_object, GAsyncResult *result, gpointer user_
   g_autoptr (GError) error = NULL;
   GCancellable *load_cancellable = g_task_get_cancellable (G_TASK (result));
   LoadResult *loaded = g_task_propagate_pointer (G_TASK (result), &error);
-  g_autoptr (GSource) watch = NULL;
 
   if (self->start_task == task)
     g_clear_object (&self->start_task);
@@ -437,13 +521,7 @@ on_programs_loaded (GObject *source_object, GAsyncResult *result, gpointer user_
   self->perf_buffer = g_steal_pointer (&loaded->perf_buffer);
   g_free (loaded);
   self->next_buffer = 0;
-
-  /* Below redraw priority, so an event flood cannot starve drawing or input. */
-  watch = g_unix_fd_source_new (perf_buffer__epoll_fd (self->perf_buffer), G_IO_IN);
-  g_source_set_priority (watch, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback (watch, G_SOURCE_FUNC (on_perf_buffer_readable), self, NULL);
-  g_source_set_static_name (watch, "[lab] BPF perf buffer");
-  self->watch_id = g_source_attach (watch, g_main_context_get_thread_default ());
+  attach_reader (self);
 
   g_debug ("Lab's BPF programs are attached; reading %zu perf buffers",
            perf_buffer__buffer_cnt (self->perf_buffer));
@@ -514,8 +592,11 @@ lab_bpf_events_stop (LabBpfEvents *self)
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->start_task);
-  g_clear_handle_id (&self->watch_id, g_source_remove);
-  g_clear_handle_id (&self->drain_idle_id, g_source_remove);
+  if (self->reader != NULL)
+    g_source_destroy (self->reader);
+  g_clear_pointer (&self->reader, g_source_unref);
+  /* The pages are unmapped with the perf buffer on the worker thread. */
+  g_ptr_array_set_size (self->ring_headers, 0);
   if (self->skeleton != NULL)
     {
       LoadResult *programs = g_new0 (LoadResult, 1);
@@ -583,6 +664,7 @@ lab_bpf_events_finalize (GObject *object)
   LabBpfEvents *self = LAB_BPF_EVENTS (object);
 
   g_array_unref (self->pending);
+  g_ptr_array_unref (self->ring_headers);
 
   G_OBJECT_CLASS (lab_bpf_events_parent_class)->finalize (object);
 }
@@ -607,4 +689,5 @@ static void
 lab_bpf_events_init (LabBpfEvents *self)
 {
   self->pending = g_array_new (FALSE, FALSE, sizeof (struct lab_event));
+  self->ring_headers = g_ptr_array_new ();
 }

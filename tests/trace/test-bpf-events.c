@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * LabBpfEvents with the real tracepoints: an exec on the host, a TCP retransmit
- * in a namespace, lost events, and stops and cancels while a start is in flight.
+ * in a namespace, bursts of execs while higher-priority sources keep the main
+ * loop busy, lost events, and stops and cancels while a start is in flight.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <glib-unix.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -280,6 +282,211 @@ test_lost_count (void)
   lab_bpf_events_stop (events);
 }
 
+/* Lists this process's epoll file descriptors. */
+static GArray *
+list_epoll_fds (void)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  GArray *found = g_array_new (FALSE, FALSE, sizeof (int));
+  const char *name;
+
+  g_assert_nonnull (fds);
+  while ((name = g_dir_read_name (fds)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+      int fd = atoi (name);
+
+      if (g_strcmp0 (target, "anon_inode:[eventpoll]") == 0)
+        g_array_append_val (found, fd);
+    }
+  return found;
+}
+
+/* Returns the one epoll fd in @after that is not in @before. */
+static int
+find_new_epoll_fd (GArray *before, GArray *after)
+{
+  int new_fd = -1;
+
+  for (guint i = 0; i < after->len; i++)
+    {
+      int fd = g_array_index (after, int, i);
+      gboolean known = FALSE;
+
+      for (guint j = 0; j < before->len; j++)
+        known = known || g_array_index (before, int, j) == fd;
+      if (known)
+        continue;
+      g_assert_cmpint (new_fd, ==, -1);
+      new_fd = fd;
+    }
+  g_assert_cmpint (new_fd, >=, 0);
+  return new_fd;
+}
+
+typedef struct
+{
+  const char *path;
+  guint64 received;    /* exec events of path */
+  guint competing_dispatches;
+  guint timer_ticks;
+  gboolean burst_done;
+  int burst_status;
+} BurstCount;
+
+static void
+on_burst_event (LabBpfEvents *events, gpointer event_pointer, gpointer user_data)
+{
+  const LabBpfEvent *event = event_pointer;
+  BurstCount *count = user_data;
+
+  if (event->kind == LAB_BPF_EVENT_EXEC && strcmp (event->detail, count->path) == 0)
+    count->received++;
+}
+
+static gboolean
+on_competing_readable (int fd, GIOCondition condition, gpointer user_data)
+{
+  BurstCount *count = user_data;
+
+  count->competing_dispatches++;
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_busy_tick (gpointer user_data)
+{
+  BurstCount *count = user_data;
+
+  count->timer_ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_burst_exited (GPid pid, int status, gpointer user_data)
+{
+  BurstCount *count = user_data;
+
+  count->burst_status = status;
+  count->burst_done = TRUE;
+  g_spawn_close_pid (pid);
+}
+
+/*
+ * Main-loop iterations allowed after the last exec of a burst. The events are
+ * in the perf buffers before the shell that ran them exits, so a reader that
+ * was not left without a wakeup takes them in the first few iterations in
+ * which no higher-priority source is ready. With the 1 ms timer running, this
+ * is about one second.
+ */
+#define SETTLE_ITERATIONS 1000
+
+/*
+ * Runs @exec_count execs of a symlink to /bin/true, then checks that all of
+ * them arrive with no later exec to wake the reader. A 1 ms timeout keeps
+ * firing. A G_PRIORITY_HIGH watch on the perf buffer's own epoll fd is
+ * dispatched in place of the reader whenever the perf buffer wakes the loop.
+ * That is the worst case of a higher-priority source that becomes ready in the
+ * same poll(). Polling a perf event fd clears its wakeup, so a reader that relies on
+ * that wakeup alone never runs. When @all_at_once is set, the burst runs on
+ * CPU 0 while the main loop waits for it, so the reader finds it all in one
+ * per-CPU buffer.
+ */
+static void
+run_exec_burst (guint exec_count, gboolean all_at_once)
+{
+  g_autoptr (GArray) epoll_before = list_epoll_fds ();
+  g_autoptr (LabBpfEvents) events = start_events ();
+  g_autoptr (GArray) epoll_after = list_epoll_fds ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *directory = g_dir_make_tmp ("lab-burst-XXXXXX", &error);
+  g_autofree char *path = NULL;
+  g_autofree char *loop = g_strdup_printf ("i=0; while [ $i -lt %u ]; do \"$0\"; i=$((i+1)); done",
+                                           exec_count);
+  g_autoptr (GSource) competing = NULL;
+  BurstCount count = { 0 };
+  guint timer;
+  gulong handler;
+  guint iterations = 0;
+  guint64 lost;
+
+  g_assert_no_error (error);
+  path = g_build_filename (directory, "true", NULL);
+  g_assert_cmpint (symlink ("/bin/true", path), ==, 0);
+  count.path = path;
+
+  handler = g_signal_connect (events, "event", G_CALLBACK (on_burst_event), &count);
+  competing = g_unix_fd_source_new (find_new_epoll_fd (epoll_before, epoll_after), G_IO_IN);
+  g_source_set_priority (competing, G_PRIORITY_HIGH);
+  g_source_set_callback (competing, G_SOURCE_FUNC (on_competing_readable), &count, NULL);
+  g_source_attach (competing, NULL);
+  timer = g_timeout_add (1, on_busy_tick, &count);
+
+  if (all_at_once)
+    {
+      g_spawn_sync (NULL, (char *[]){ "/bin/sh", "-c", loop, path, NULL }, NULL, G_SPAWN_DEFAULT,
+                    pin_to_first_cpu, NULL, NULL, NULL, &count.burst_status, &error);
+      g_assert_no_error (error);
+      count.burst_done = TRUE;
+    }
+  else
+    {
+      GPid pid = 0;
+
+      g_spawn_async (NULL, (char *[]){ "/bin/sh", "-c", loop, path, NULL }, NULL,
+                     G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error);
+      g_assert_no_error (error);
+      g_child_watch_add (pid, on_burst_exited, &count);
+      lab_test_wait_for (&count.burst_done);
+    }
+  g_assert_true (g_spawn_check_wait_status (count.burst_status, NULL));
+
+  while (count.received < exec_count && iterations < SETTLE_ITERATIONS)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      iterations++;
+    }
+
+  lost = lab_bpf_events_get_lost (events);
+  g_test_message ("received %" G_GUINT64_FORMAT " of %u execs after %u more iterations; "
+                  "lost %" G_GUINT64_FORMAT "; competing watch dispatched %u times, timer %u "
+                  "times",
+                  count.received, exec_count, iterations, lost, count.competing_dispatches,
+                  count.timer_ticks);
+  g_assert_cmpuint (count.competing_dispatches, >, 0);
+  /* Execs of other processes share the buffers, so the kernel may drop some of ours. */
+  if (lost == 0)
+    g_assert_cmpuint (count.received, ==, exec_count);
+  else
+    g_assert_cmpuint (count.received + lost, >=, exec_count);
+
+  g_source_destroy (competing);
+  g_source_remove (timer);
+  g_signal_handler_disconnect (events, handler);
+  lab_bpf_events_stop (events);
+  unlink (path);
+  rmdir (directory);
+}
+
+/* A burst read while it runs: the last events must not wait for a later exec. */
+static void
+test_burst_with_busy_loop (void)
+{
+  run_exec_burst (300, FALSE);
+}
+
+/*
+ * More events in one per-CPU buffer than one dispatch decodes (1,024), found
+ * all at once. The rest must follow without a new wakeup. A 64-page buffer
+ * has room for about 1,400 exec records.
+ */
+static void
+test_burst_over_budget (void)
+{
+  run_exec_burst (1100, TRUE);
+}
+
 /* Counts this process's open BPF program file descriptors. */
 static guint
 count_bpf_program_fds (void)
@@ -415,6 +622,8 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/bpf/exec-event", test_exec_event);
   g_test_add_func ("/lab/bpf/tcp-retransmit", test_tcp_retransmit);
   g_test_add_func ("/lab/bpf/lost-count", test_lost_count);
+  g_test_add_func ("/lab/bpf/burst-with-busy-loop", test_burst_with_busy_loop);
+  g_test_add_func ("/lab/bpf/burst-over-budget", test_burst_over_budget);
   g_test_add_func ("/lab/bpf/stop-detaches", test_stop_detaches);
   g_test_add_func ("/lab/bpf/restart-after-stop", test_restart_after_stop);
   g_test_add_func ("/lab/bpf/cancel-start", test_cancel_start);
