@@ -18,5 +18,13 @@ GtkRange *lab_network_page_get_delay_scale (LabNetworkPage *self);
 GtkRange *lab_network_page_get_rate_scale (LabNetworkPage *self);
 /* The interface whose sliders are shown, or NULL. */
 const char *lab_network_page_get_ifname (LabNetworkPage *self);
+/* The read-back line under the sliders, such as "Root qdisc: tbf rate 1Mbit burst 1600b". */
+const char *lab_network_page_get_state_text (LabNetworkPage *self);
+/* TRUE while the page reads the shown interface back once a second. */
+gboolean lab_network_page_is_polling (LabNetworkPage *self);
+/* The detail line of @ifname's row ("ADDRESSES · qdisc KIND · up"), or NULL without that row. */
+char *lab_network_page_dup_row_detail (LabNetworkPage *self, const char *ifname);
+/* TRUE once the hint that latency, jitter and loss need sch_netem is shown. */
+gboolean lab_network_page_shows_netem_hint (LabNetworkPage *self);
 
 G_END_DECLS

@@ -12,6 +12,7 @@ struct _LabWindow {
   GtkListView *machine_view;
   GtkLabel *banner_label;
   GtkLabel *machined_label;
+  GtkLabel *subtitle_label;
   GtkStack *stack;
   LabNetworkPage *network_page;
   LabTracePage *trace_page;
@@ -86,11 +87,30 @@ machines_changed_cb (LabWindow *self, guint position, guint removed, guint added
   window_update_machined_label (self);
 }
 
+/* Names the selected machine in the header bar and in the title the window manager shows. */
+static void
+window_update_title (LabWindow *self)
+{
+  LabMachine *machine = gtk_single_selection_get_selected_item (self->selection);
+  g_autofree char *title = NULL;
+
+  if (machine == NULL)
+    {
+      gtk_window_set_title (GTK_WINDOW (self), "Lab");
+      gtk_label_set_text (self->subtitle_label, "No machine selected");
+      return;
+    }
+  title = g_strdup_printf ("Lab — %s", lab_machine_get_name (machine));
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  gtk_label_set_text (self->subtitle_label, lab_machine_get_name (machine));
+}
+
 static void
 selected_machine_notify_cb (LabWindow *self, GParamSpec *pspec, GtkSingleSelection *selection)
 {
   lab_network_page_set_machine (self->network_page,
                                 gtk_single_selection_get_selected_item (selection));
+  window_update_title (self);
 }
 
 static void
@@ -278,6 +298,7 @@ window_set_models (LabWindow *self, LabMachineMonitor *monitor, LabShapeSession 
 
   lab_network_page_set_machine (self->network_page,
                                 gtk_single_selection_get_selected_item (self->selection));
+  window_update_title (self);
   window_update_machined_label (self);
 }
 
@@ -335,6 +356,7 @@ lab_window_class_init (LabWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LabWindow, machine_view);
   gtk_widget_class_bind_template_child (widget_class, LabWindow, banner_label);
   gtk_widget_class_bind_template_child (widget_class, LabWindow, machined_label);
+  gtk_widget_class_bind_template_child (widget_class, LabWindow, subtitle_label);
   gtk_widget_class_bind_template_child (widget_class, LabWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, LabWindow, network_page);
   gtk_widget_class_bind_template_child (widget_class, LabWindow, trace_page);
