@@ -42,6 +42,21 @@ typedef enum {
   DEMO_RUNNING,
 } DemoState;
 
+/*
+ * The sockets and counters that the traffic sources use. Each source holds a
+ * reference, and the sockets close when the last one goes, so a stop never
+ * closes a socket while a callback on the demo's main context still reads it.
+ */
+typedef struct {
+  gatomicrefcount ref_count;
+  char *sender_node; /* for log messages */
+  char *echo_node;
+  int sender_fd; /* in node a, connected to node b's echo port */
+  int echo_fd;   /* in node b, bound to the echo port */
+  guint32 probe_sequence;
+  guint64 echo_count;
+} DemoTraffic;
+
 struct _LabDemo {
   GObject parent_instance;
 
@@ -53,13 +68,11 @@ struct _LabDemo {
   gboolean node_created[DEMO_N_NODES];
 
   GMainContext *context;
-  int sender_fd; /* in node a, connected to node b's echo port */
-  int echo_fd;   /* in node b, bound to the echo port */
+  DemoTraffic *traffic; /* NULL unless running */
   GSource *sender_source;
   GSource *echo_source;
   GSource *probe_source;
-  guint32 probe_sequence;
-  guint64 echo_count;
+  guint64 echo_count; /* echoes of the last run, kept after stop */
 };
 
 G_DEFINE_FINAL_TYPE (LabDemo, lab_demo, G_TYPE_OBJECT)
@@ -577,25 +590,61 @@ demo_build_thread (GTask *task, gpointer source_object, gpointer task_data,
 
 /* Traffic, on the main context of the caller of start. */
 
+static DemoTraffic *
+demo_traffic_new (const char *sender_node, const char *echo_node, int sender_fd, int echo_fd)
+{
+  DemoTraffic *traffic = g_new0 (DemoTraffic, 1);
+
+  g_atomic_ref_count_init (&traffic->ref_count);
+  traffic->sender_node = g_strdup (sender_node);
+  traffic->echo_node = g_strdup (echo_node);
+  traffic->sender_fd = sender_fd;
+  traffic->echo_fd = echo_fd;
+  return traffic;
+}
+
+static gpointer
+demo_traffic_ref (gpointer data)
+{
+  DemoTraffic *traffic = data;
+
+  g_atomic_ref_count_inc (&traffic->ref_count);
+  return traffic;
+}
+
+static void
+demo_traffic_unref (gpointer data)
+{
+  DemoTraffic *traffic = data;
+
+  if (!g_atomic_ref_count_dec (&traffic->ref_count))
+    return;
+  close_fd (&traffic->sender_fd);
+  close_fd (&traffic->echo_fd);
+  g_free (traffic->sender_node);
+  g_free (traffic->echo_node);
+  g_free (traffic);
+}
+
 static gboolean
 send_probe_cb (gpointer user_data)
 {
-  LabDemo *self = user_data;
+  DemoTraffic *traffic = user_data;
   char payload[DEMO_PROBE_MAX_SIZE];
   int len;
 
-  len = g_snprintf (payload, sizeof payload, "lab-demo probe %u", ++self->probe_sequence);
+  len = g_snprintf (payload, sizeof payload, "lab-demo probe %u", ++traffic->probe_sequence);
   /* ECONNREFUSED reports an ICMP error for an earlier probe, and the next probe may still pass. */
-  if (send (self->sender_fd, payload, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
-    g_debug ("Demo probe %u from '%s' not sent: %s", self->probe_sequence, self->node_names[0],
-             g_strerror (errno));
+  if (send (traffic->sender_fd, payload, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
+    g_debug ("Demo probe %u from '%s' not sent: %s", traffic->probe_sequence,
+             traffic->sender_node, g_strerror (errno));
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
 sender_readable_cb (int fd, GIOCondition condition, gpointer user_data)
 {
-  LabDemo *self = user_data;
+  DemoTraffic *traffic = user_data;
   char buffer[DEMO_PROBE_MAX_SIZE];
 
   for (;;)
@@ -604,13 +653,13 @@ sender_readable_cb (int fd, GIOCondition condition, gpointer user_data)
 
       if (len >= 0)
         {
-          self->echo_count++;
+          traffic->echo_count++;
           continue;
         }
       if (errno == EINTR || errno == ECONNREFUSED)
         continue;
       if (errno != EAGAIN)
-        g_debug ("Demo echo in '%s' not received: %s", self->node_names[0], g_strerror (errno));
+        g_debug ("Demo echo in '%s' not received: %s", traffic->sender_node, g_strerror (errno));
       break;
     }
   return G_SOURCE_CONTINUE;
@@ -619,7 +668,7 @@ sender_readable_cb (int fd, GIOCondition condition, gpointer user_data)
 static gboolean
 echo_readable_cb (int fd, GIOCondition condition, gpointer user_data)
 {
-  LabDemo *self = user_data;
+  DemoTraffic *traffic = user_data;
   char buffer[DEMO_PROBE_MAX_SIZE];
 
   for (;;)
@@ -635,13 +684,13 @@ echo_readable_cb (int fd, GIOCondition condition, gpointer user_data)
           if (errno == EINTR)
             continue;
           if (errno != EAGAIN)
-            g_debug ("Demo probe in '%s' not received: %s", self->node_names[1],
+            g_debug ("Demo probe in '%s' not received: %s", traffic->echo_node,
                      g_strerror (errno));
           break;
         }
       /* The socket lives in node b's namespace, so replies go only to its own peers. */
       if (sendto (fd, buffer, len, MSG_DONTWAIT, (struct sockaddr *) &from, from_len) < 0)
-        g_debug ("Demo echo in '%s' not sent: %s", self->node_names[1], g_strerror (errno));
+        g_debug ("Demo echo in '%s' not sent: %s", traffic->echo_node, g_strerror (errno));
     }
   return G_SOURCE_CONTINUE;
 }
@@ -649,24 +698,30 @@ echo_readable_cb (int fd, GIOCondition condition, gpointer user_data)
 static GSource *
 attach_source (LabDemo *self, GSource *source, GSourceFunc func, const char *name)
 {
-  g_source_set_callback (source, func, self, NULL);
+  g_source_set_callback (source, func, demo_traffic_ref (self->traffic), demo_traffic_unref);
   g_source_set_static_name (source, name);
   g_source_attach (source, self->context);
   return source;
 }
 
+/* Takes ownership of both sockets. */
 static void
-start_traffic (LabDemo *self)
+start_traffic (LabDemo *self, int sender_fd, int echo_fd)
 {
-  self->sender_source = attach_source (self, g_unix_fd_source_new (self->sender_fd, G_IO_IN),
+  self->traffic = demo_traffic_new (self->node_names[0], self->node_names[1], sender_fd, echo_fd);
+  self->sender_source = attach_source (self, g_unix_fd_source_new (sender_fd, G_IO_IN),
                                        G_SOURCE_FUNC (sender_readable_cb), "[lab] demo sender");
-  self->echo_source = attach_source (self, g_unix_fd_source_new (self->echo_fd, G_IO_IN),
+  self->echo_source = attach_source (self, g_unix_fd_source_new (echo_fd, G_IO_IN),
                                      G_SOURCE_FUNC (echo_readable_cb), "[lab] demo echo");
   self->probe_source = attach_source (self, g_timeout_source_new (DEMO_PROBE_INTERVAL_MS),
                                       send_probe_cb, "[lab] demo probe");
-  send_probe_cb (self);
+  send_probe_cb (self->traffic);
 }
 
+/*
+ * Destroys the traffic sources. On the demo's main context the sockets close
+ * here. On another thread they close once a callback in progress returns.
+ */
 static void
 stop_traffic (LabDemo *self)
 {
@@ -679,8 +734,11 @@ stop_traffic (LabDemo *self)
       g_source_destroy (*sources[i]);
       g_clear_pointer (sources[i], g_source_unref);
     }
-  close_fd (&self->sender_fd);
-  close_fd (&self->echo_fd);
+  if (self->traffic != NULL)
+    {
+      self->echo_count = self->traffic->echo_count;
+      g_clear_pointer (&self->traffic, demo_traffic_unref);
+    }
 }
 
 static void
@@ -704,11 +762,9 @@ demo_build_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_
       self->node_created[i] = build->node_created[i];
       build->node_created[i] = FALSE;
     }
-  self->sender_fd = g_steal_fd (&build->sender_fd);
-  self->echo_fd = g_steal_fd (&build->echo_fd);
   self->echo_count = 0;
   self->state = DEMO_RUNNING;
-  start_traffic (self);
+  start_traffic (self, g_steal_fd (&build->sender_fd), g_steal_fd (&build->echo_fd));
   g_debug ("Demo '%s' started: nodes '%s' and '%s'", self->prefix, self->node_names[0],
            self->node_names[1]);
   g_task_return_boolean (task, TRUE);
@@ -735,7 +791,7 @@ lab_demo_get_echo_count (LabDemo *self)
 {
   g_return_val_if_fail (LAB_IS_DEMO (self), 0);
 
-  return self->echo_count;
+  return self->traffic != NULL ? self->traffic->echo_count : self->echo_count;
 }
 
 void
@@ -782,13 +838,15 @@ lab_demo_start_finish (LabDemo *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-gboolean
-lab_demo_stop (LabDemo *self, GError **error)
+/*
+ * Stops the traffic and hands over the names of the namespace files that this
+ * demo created, which the caller must remove. Returns NULL with
+ * LAB_ERROR_BUSY while a start is in progress.
+ */
+static GStrv
+demo_stop_begin (LabDemo *self, GError **error)
 {
-  int first_error = 0;
-  const char *failed_name = NULL;
-
-  g_return_val_if_fail (LAB_IS_DEMO (self), FALSE);
+  g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
 
   if (self->state == DEMO_STARTING)
     {
@@ -796,24 +854,14 @@ lab_demo_stop (LabDemo *self, GError **error)
                    "The demo lab '%s' is still starting; cancel the start or stop it once "
                    "the start has finished",
                    self->prefix);
-      return FALSE;
+      return NULL;
     }
 
   stop_traffic (self);
-
-  /* The sockets are closed, so nothing but the mounts keeps the namespaces alive. */
   for (guint i = 0; i < DEMO_N_NODES; i++)
     {
-      int ret;
-
-      if (!self->node_created[i])
-        continue;
-      ret = remove_netns_file (self->node_names[i]);
-      if (ret < 0 && first_error == 0)
-        {
-          first_error = ret;
-          failed_name = self->node_names[i];
-        }
+      if (self->node_created[i])
+        g_strv_builder_add (names, self->node_names[i]);
       self->node_created[i] = FALSE;
     }
 
@@ -821,6 +869,26 @@ lab_demo_stop (LabDemo *self, GError **error)
     g_debug ("Demo '%s' stopped after %" G_GUINT64_FORMAT " echoes", self->prefix,
              self->echo_count);
   self->state = DEMO_STOPPED;
+  return g_strv_builder_end (names);
+}
+
+/* Removes the namespace files in @names, all of them even after a failure. Blocking. */
+static gboolean
+remove_netns_files (const char * const *names, GError **error)
+{
+  int first_error = 0;
+  const char *failed_name = NULL;
+
+  for (gsize i = 0; names[i] != NULL; i++)
+    {
+      int ret = remove_netns_file (names[i]);
+
+      if (ret < 0 && first_error == 0)
+        {
+          first_error = ret;
+          failed_name = names[i];
+        }
+    }
 
   if (first_error < 0)
     {
@@ -830,6 +898,68 @@ lab_demo_stop (LabDemo *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+lab_demo_stop (LabDemo *self, GError **error)
+{
+  g_auto (GStrv) names = NULL;
+
+  g_return_val_if_fail (LAB_IS_DEMO (self), FALSE);
+
+  names = demo_stop_begin (self, error);
+  if (names == NULL)
+    return FALSE;
+  /* Once the sockets close, nothing but the mounts keeps the namespaces alive. */
+  return remove_netns_files ((const char * const *) names, error);
+}
+
+static void
+demo_remove_thread (GTask *task, gpointer source_object, gpointer task_data,
+                    GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (!remove_netns_files (task_data, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+lab_demo_stop_async (LabDemo *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+  GStrv names;
+
+  g_return_if_fail (LAB_IS_DEMO (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lab_demo_stop_async);
+  /* Once the traffic is stopped, the namespaces must go, so cancelling does not skip that. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  names = demo_stop_begin (self, &error);
+  if (names == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_set_task_data (task, names, (GDestroyNotify) g_strfreev);
+  g_task_run_in_thread (task, demo_remove_thread);
+}
+
+gboolean
+lab_demo_stop_finish (LabDemo *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (LAB_IS_DEMO (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == lab_demo_stop_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* GObject. */
@@ -853,7 +983,11 @@ lab_demo_dispose (GObject *object)
   LabDemo *self = LAB_DEMO (object);
   g_autoptr (GError) error = NULL;
 
-  /* A start in progress holds a reference, so the state here is never DEMO_STARTING. */
+  /*
+   * Blocks while a running demo's namespaces are removed, so a UI thread calls
+   * lab_demo_stop_async first. A start in progress holds a reference, so the
+   * state here is never DEMO_STARTING.
+   */
   if (!lab_demo_stop (self, &error))
     g_warning ("Demo lab '%s' not fully removed: %s", self->prefix, error->message);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -925,6 +1059,4 @@ lab_demo_class_init (LabDemoClass *klass)
 static void
 lab_demo_init (LabDemo *self)
 {
-  self->sender_fd = -1;
-  self->echo_fd = -1;
 }

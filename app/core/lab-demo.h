@@ -24,8 +24,19 @@ const char * const *lab_demo_get_node_names (LabDemo *self);
 void lab_demo_start_async (LabDemo *self, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data);
 gboolean lab_demo_start_finish (LabDemo *self, GAsyncResult *result, GError **error);
-/* Removes the traffic and both namespaces; blocking, safe to call twice. */
+/*
+ * Removes the traffic and both namespaces; blocking, safe to call twice. Fails
+ * with LAB_ERROR_BUSY while a start is in progress.
+ */
 gboolean lab_demo_stop (LabDemo *self, GError **error);
+/*
+ * Same as lab_demo_stop, without blocking: the traffic stops before this
+ * returns, and the namespaces are removed on a worker thread. Call it from the
+ * thread that started the demo. Cancelling does not skip the removal.
+ */
+void lab_demo_stop_async (LabDemo *self, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean lab_demo_stop_finish (LabDemo *self, GAsyncResult *result, GError **error);
 /* UDP echo packets answered so far, to show that traffic flows. */
 guint64 lab_demo_get_echo_count (LabDemo *self);
 

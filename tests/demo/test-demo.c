@@ -171,6 +171,63 @@ test_restart (void)
   g_assert_false (netns_listed (name_a));
 }
 
+static gboolean
+stop_demo_async (LabDemo *demo, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  lab_demo_stop_async (demo, NULL, start_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return lab_demo_stop_finish (demo, result, error);
+}
+
+static void
+test_stop_async (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GAsyncResult) start_result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+  guint sockets_before = count_open_sockets ();
+  guint64 echoes;
+
+  /* A stop while the start runs is rejected, and the start still completes. */
+  lab_demo_start_async (demo, NULL, start_cb, &start_result);
+  g_assert_false (stop_demo_async (demo, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_BUSY);
+  g_clear_error (&error);
+  while (start_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (lab_demo_start_finish (demo, start_result, &error));
+  g_assert_no_error (error);
+  g_assert_true (netns_listed (name_a));
+
+  while (lab_demo_get_echo_count (demo) == 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_true (stop_demo_async (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+  g_assert_false (netns_listed (name_b));
+  g_assert_false (netns_file_exists (name_a));
+  g_assert_false (netns_file_exists (name_b));
+  g_assert_cmpuint (count_open_sockets (), ==, sockets_before);
+
+  /* The count of the stopped run stays readable and no longer grows. */
+  echoes = lab_demo_get_echo_count (demo);
+  g_assert_cmpuint (echoes, >, 0);
+  for (guint i = 0; i < 10; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (lab_demo_get_echo_count (demo), ==, echoes);
+
+  /* A second stop finds nothing to do. */
+  g_assert_true (stop_demo_async (demo, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_dispose_removes (void)
 {
@@ -307,6 +364,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/lab/demo/start-stop", test_start_stop);
   g_test_add_func ("/lab/demo/restart", test_restart);
+  g_test_add_func ("/lab/demo/stop-async", test_stop_async);
   g_test_add_func ("/lab/demo/dispose-removes", test_dispose_removes);
   g_test_add_func ("/lab/demo/cancelled", test_cancelled);
   g_test_add_func ("/lab/demo/exists", test_exists_first);
