@@ -18,7 +18,7 @@ typedef struct {
   gboolean resend; /* the last apply failed for sch_netem and must go again without it */
   gboolean read_wanted;
   gboolean reset_wanted;
-  gboolean changed; /* an apply reached the kernel and no reset followed */
+  gboolean changed; /* an apply was sent, whatever its result, and no reset followed */
   LabQdiscState *state;
   GError *error;
   GError *netem_error; /* sch_netem is missing: delay, jitter and loss stay off */
@@ -154,9 +154,6 @@ apply_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   LabQdiscState *state = lab_shaper_apply_finish (result, &error);
 
-  if (state != NULL)
-    slot->changed = TRUE;
-
   /* Without sch_netem, keep rate shaping working and say once why the rest is off. */
   if (g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED)
       && lab_impairment_needs_netem (&slot->sent) && slot->netem_error == NULL)
@@ -230,6 +227,11 @@ slot_send (Slot *slot)
       slot->resend = FALSE;
       slot->read_wanted = FALSE;
       slot->in_flight = CALL_APPLY;
+      /*
+       * Set before the result, because a failed or cancelled apply may still
+       * have changed the kernel. A reset finds nothing to undo when it did not.
+       */
+      slot->changed = TRUE;
       g_object_ref (self);
       lab_shaper_apply_async (slot->netns, slot->ifname, &effective, self->cancellable, apply_cb,
                               slot);
@@ -352,12 +354,12 @@ lab_shape_session_reset_all_async (LabShapeSession *self, GCancellable *cancella
   self->closing = TRUE;
   self->reset_all_task = g_steal_pointer (&task);
 
-  /* An apply in flight may still change the kernel, so those slots are reset too. */
+  /* A slot with an apply in flight is marked changed too, so its reset follows that apply. */
   g_hash_table_iter_init (&iter, self->slots);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &slot))
     {
       slot->read_wanted = FALSE;
-      if (slot->changed || slot->in_flight == CALL_APPLY)
+      if (slot->changed)
         {
           slot->reset_wanted = TRUE;
           slot_send (slot);

@@ -38,7 +38,7 @@ gboolean lab_shape_session_lookup (LabShapeSession *self, LabNetns *netns, const
                                    LabImpairment *out_desired, const LabQdiscState **out_state,
                                    const GError **out_error, const GError **out_netem_error);
 
-/* Number of interfaces whose impairment was changed and not yet reset. */
+/* Number of interfaces that an apply was sent to, whatever its result, and not yet reset. */
 guint lab_shape_session_get_n_changed (LabShapeSession *self);
 
 /*
