@@ -62,7 +62,10 @@ spawn_cb (VteTerminal *terminal, GPid pid, GError *error, gpointer user_data)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
-  message = g_strdup_printf ("Failed to start a shell in '%s': %s",
+  /* No shell runs in this tab, so opening the machine again retries. */
+  g_object_set_data (G_OBJECT (terminal), "lab-exited", GINT_TO_POINTER (TRUE));
+  message = g_strdup_printf ("Failed to start a shell in '%s': %s; check that bash and nsenter "
+                             "are installed, then open the machine again",
                              (const char *) g_object_get_data (G_OBJECT (terminal), "lab-machine"),
                              error->message);
   page_set_error (self, message);
@@ -73,6 +76,8 @@ child_exited_cb (VteTerminal *terminal, int status, gpointer user_data)
 {
   g_autofree char *note = NULL;
 
+  /* The tab stays to show the last output until the machine is opened again. */
+  g_object_set_data (G_OBJECT (terminal), "lab-exited", GINT_TO_POINTER (TRUE));
   note = g_strdup_printf ("\r\n[shell exited with wait status %d; open the machine again for a "
                           "new one]\r\n",
                           status);
@@ -99,12 +104,15 @@ lab_terminal_page_open (LabTerminalPage *self, LabMachine *machine)
 
   name = lab_machine_get_name (machine);
   existing = page_find_tab (self, name);
-  if (existing != NULL)
+  if (existing != NULL && g_object_get_data (G_OBJECT (existing), "lab-exited") == NULL)
     {
       gtk_notebook_set_current_page (self->notebook,
                                      gtk_notebook_page_num (self->notebook, existing));
       return;
     }
+  /* The shell in that tab has exited, so a new tab with a new shell replaces it. */
+  if (existing != NULL)
+    gtk_notebook_remove_page (self->notebook, gtk_notebook_page_num (self->notebook, existing));
 
   page_set_error (self, NULL);
   netns = lab_machine_get_netns (machine);
