@@ -39,7 +39,11 @@ struct _LabApplication {
 
   guint sigint_source;
   guint sigterm_source;
+  guint sighup_source;
   gboolean quitting;
+  /* Set when the resets finished during the demo start, so demo_started_cb stops the demo. */
+  gboolean stop_after_start;
+  gboolean quit_finished;
 
   GFile *status_file;
   guint status_source;
@@ -97,24 +101,20 @@ status_timeout_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
-demo_stop_thread (GTask *task, gpointer source_object, gpointer task_data,
-                  GCancellable *cancellable)
-{
-  GError *error = NULL;
-
-  if (!lab_demo_stop (LAB_DEMO (task_data), &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
+/* Ends the quit that lab_application_request_quit began; runs once. */
 static void
 app_finish_quit (LabApplication *self)
 {
+  if (self->quit_finished)
+    return;
+  self->quit_finished = TRUE;
+
   g_clear_handle_id (&self->status_source, g_source_remove);
   if (self->window != NULL)
-    gtk_window_destroy (GTK_WINDOW (self->window));
+    {
+      gtk_window_destroy (GTK_WINDOW (self->window));
+      self->window = NULL;
+    }
   g_application_release (G_APPLICATION (self));
   g_application_quit (G_APPLICATION (self));
 }
@@ -125,12 +125,25 @@ demo_stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (LabApplication) self = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    g_warning ("Failed to stop the demo lab: %s", error->message);
+  if (!lab_demo_stop_finish (LAB_DEMO (source), result, &error))
+    g_warning ("Failed to stop the demo lab '%s': %s; run 'labctl demo --prefix %s --cleanup'",
+               self->demo_prefix, error->message, self->demo_prefix);
   else
     g_debug ("Demo lab stopped");
   self->demo_state = DEMO_STOPPED;
   app_finish_quit (self);
+}
+
+/* The last step of a quit: stops a running demo, then ends the application. */
+static void
+app_stop_demo_and_finish (LabApplication *self)
+{
+  if (self->demo == NULL || self->demo_state != DEMO_RUNNING)
+    {
+      app_finish_quit (self);
+      return;
+    }
+  lab_demo_stop_async (self->demo, NULL, demo_stopped_cb, g_object_ref (self));
 }
 
 static void
@@ -138,23 +151,21 @@ reset_all_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (LabApplication) self = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GTask) task = NULL;
 
   if (!lab_shape_session_reset_all_finish (LAB_SHAPE_SESSION (source), result, &error))
-    g_warning ("Some impairments could not be reset: %s", error->message);
+    g_warning ("Some impairments could not be reset: %s; run 'labctl list' to see them and "
+               "'labctl reset TARGET dev IFACE' for each",
+               error->message);
   else
     g_debug ("Every changed interface is reset");
 
-  if (self->demo == NULL || self->demo_state == DEMO_FAILED)
+  /* A start in progress cannot be stopped yet, so demo_started_cb stops what it built. */
+  if (self->demo_state == DEMO_STARTING)
     {
-      app_finish_quit (self);
+      self->stop_after_start = TRUE;
       return;
     }
-
-  /* lab_demo_stop blocks while it deletes namespaces, so it runs on a worker thread. */
-  task = g_task_new (NULL, NULL, demo_stopped_cb, g_object_ref (self));
-  g_task_set_task_data (task, g_object_ref (self->demo), g_object_unref);
-  g_task_run_in_thread (task, demo_stop_thread);
+  app_stop_demo_and_finish (self);
 }
 
 void
@@ -168,7 +179,7 @@ lab_application_request_quit (LabApplication *self)
   g_debug ("Quitting: resetting %u changed interfaces",
            self->session != NULL ? lab_shape_session_get_n_changed (self->session) : 0);
 
-  /* Held until every reset and the demo stop are done, even with no window left. */
+  /* Held until every reset and the demo stop are done, even with the window hidden. */
   g_application_hold (G_APPLICATION (self));
   g_cancellable_cancel (self->cancellable);
   if (self->window != NULL)
@@ -177,9 +188,10 @@ lab_application_request_quit (LabApplication *self)
       gtk_widget_set_visible (GTK_WIDGET (self->window), FALSE);
     }
 
+  /* Before the first activate there is no session and no demo. */
   if (self->session == NULL)
     {
-      reset_all_cb (NULL, NULL, g_object_ref (self));
+      app_stop_demo_and_finish (self);
       return;
     }
   lab_shape_session_reset_all_async (self->session, NULL, reset_all_cb, g_object_ref (self));
@@ -188,8 +200,25 @@ lab_application_request_quit (LabApplication *self)
 static gboolean
 quit_signal_cb (gpointer user_data)
 {
+  LabApplication *self = user_data;
+
+  /* A reset or stop that hangs would otherwise keep the process alive for good. */
+  if (self->quitting)
+    {
+      g_autofree char *demo_advice = NULL;
+
+      if (self->demo != NULL && self->demo_state != DEMO_STOPPED)
+        demo_advice = g_strdup_printf ("run 'labctl demo --prefix %s --cleanup', then ",
+                                       self->demo_prefix);
+      g_message ("Second signal received: exiting before the cleanup finished; %srun "
+                 "'labctl reset TARGET dev IFACE' for each interface that 'labctl list' shows "
+                 "as impaired",
+                 demo_advice != NULL ? demo_advice : "");
+      app_finish_quit (self);
+      return G_SOURCE_CONTINUE;
+    }
   g_message ("Signal received: resetting impairments and stopping the demo before exit");
-  lab_application_request_quit (user_data);
+  lab_application_request_quit (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -210,12 +239,21 @@ demo_started_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!lab_demo_start_finish (LAB_DEMO (source), result, &error))
     {
+      /* The start removed what it had built, so a quit has no demo left to stop. */
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      self->demo_state = DEMO_FAILED;
-      g_warning ("Failed to start the demo lab with prefix '%s': %s", self->demo_prefix,
-                 error->message);
-      if (self->window != NULL)
+        {
+          g_debug ("Demo lab start cancelled");
+          self->demo_state = DEMO_STOPPED;
+        }
+      else
+        {
+          self->demo_state = DEMO_FAILED;
+          g_warning ("Failed to start the demo lab with prefix '%s': %s", self->demo_prefix,
+                     error->message);
+        }
+      if (self->stop_after_start)
+        app_finish_quit (self);
+      else if (self->demo_state == DEMO_FAILED && self->window != NULL)
         {
           g_autofree char *message = g_strdup_printf (
             "The demo lab '%s' did not start: %s", self->demo_prefix, error->message);
@@ -226,10 +264,16 @@ demo_started_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   self->demo_state = DEMO_RUNNING;
-  node_a = g_strdup_printf ("%s-a", self->demo_prefix);
   g_debug ("Demo lab '%s' running", self->demo_prefix);
+  if (self->stop_after_start)
+    {
+      app_stop_demo_and_finish (self);
+      return;
+    }
+  /* While the resets still run, reset_all_cb stops the demo after them. */
   if (self->quitting)
     return;
+  node_a = g_strdup_printf ("%s-a", self->demo_prefix);
   lab_machine_monitor_refresh (self->monitor);
   lab_window_select_machine (self->window, node_a);
   lab_window_open_terminal (self->window, node_a);
@@ -250,6 +294,9 @@ lab_application_activate (GApplication *application)
 {
   LabApplication *self = LAB_APPLICATION (application);
 
+  /* A second launch during a quit must not build a new window or demo. */
+  if (self->quitting)
+    return;
   if (self->window != NULL)
     {
       gtk_window_present (GTK_WINDOW (self->window));
@@ -261,8 +308,12 @@ lab_application_activate (GApplication *application)
   self->window = lab_window_new (GTK_APPLICATION (self), self->monitor, self->session);
   g_signal_connect (self->window, "close-request", G_CALLBACK (window_close_request_cb), self);
 
-  lab_machine_monitor_load_async (self->monitor, self->cancellable, monitor_loaded_cb,
-                                  g_object_ref (self));
+  /*
+   * HACK: no cancellable, because cancelling a load in progress deadlocks. The
+   * monitor's cancelled handler calls g_cancellable_disconnect on the same
+   * cancellable. Pass self->cancellable again once lab-machine-monitor.c avoids that.
+   */
+  lab_machine_monitor_load_async (self->monitor, NULL, monitor_loaded_cb, g_object_ref (self));
   if (self->select_name != NULL)
     lab_window_select_machine (self->window, self->select_name);
 
@@ -315,6 +366,8 @@ lab_application_startup (GApplication *application)
 
   self->sigint_source = g_unix_signal_add (SIGINT, quit_signal_cb, self);
   self->sigterm_source = g_unix_signal_add (SIGTERM, quit_signal_cb, self);
+  /* Closing the terminal that started the application sends SIGHUP. */
+  self->sighup_source = g_unix_signal_add (SIGHUP, quit_signal_cb, self);
 }
 
 static void
@@ -324,6 +377,7 @@ lab_application_shutdown (GApplication *application)
 
   g_clear_handle_id (&self->sigint_source, g_source_remove);
   g_clear_handle_id (&self->sigterm_source, g_source_remove);
+  g_clear_handle_id (&self->sighup_source, g_source_remove);
   g_clear_handle_id (&self->status_source, g_source_remove);
   G_APPLICATION_CLASS (lab_application_parent_class)->shutdown (application);
 }

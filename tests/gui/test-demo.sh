@@ -1,6 +1,7 @@
 #!/bin/bash
 # /lab/gui/demo: kinvolk-lab --demo builds the demo lab, opens a terminal and
-# starts both event panes; SIGTERM removes every demo namespace.
+# starts both event panes; SIGTERM removes every demo namespace, also when it
+# arrives during the start, and so does SIGHUP.
 # Usage: test-demo.sh PATH-TO-KINVOLK-LAB (run inside with-cleanup.sh and with-xvfb.sh).
 set -u
 
@@ -80,4 +81,28 @@ for node in a b; do
   [ ! -e "/run/netns/$prefix-$node" ] || fail "namespace $prefix-$node is left after exit"
 done
 echo "ok: kinvolk-lab exited with status 0 and removed both demo namespaces"
+
+# A signal while the demo is still being built must still remove both namespaces:
+# the quit waits for the start, then stops the demo. SIGHUP comes from closing
+# the terminal that started the application.
+for signal in TERM HUP; do
+  early_prefix="$prefix-$signal"
+  "$app" --demo --demo-prefix "$early_prefix" > "$log_file" 2>&1 &
+  app_pid=$!
+  until [ -e "/run/netns/$early_prefix-a" ]; do
+    kill -0 "$app_pid" 2> /dev/null || fail "kinvolk-lab exited before creating $early_prefix-a"
+    sleep 0.005
+  done
+  kill -"$signal" "$app_pid"
+  wait "$app_pid"
+  app_status=$?
+  app_pid=
+  [ "$app_status" -eq 0 ] \
+    || fail "kinvolk-lab exited with status $app_status after an early SIG$signal"
+  for node in a b; do
+    [ ! -e "/run/netns/$early_prefix-$node" ] \
+      || fail "namespace $early_prefix-$node is left after SIG$signal during the demo start"
+  done
+  echo "ok: SIG$signal during the demo start exits 0 and leaves no namespace"
+done
 rm -f "$status_file"

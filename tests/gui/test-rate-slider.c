@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Drives the rate slider of the Network page like a drag, then checks that the
- * kernel has tbf with that rate, read back with libnl and with tc.
+ * kernel has tbf with that rate, read back with libnl and with tc. Also checks
+ * that an exited shell can be reopened and that SIGTERM resets the impairment.
  */
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gtk/gtk.h>
+#include <vte/vte.h>
 
+#include "lab-application.h"
 #include "lab-network-page-private.h"
 #include "lab-test.h"
 #include "lab-window-private.h"
@@ -324,6 +329,187 @@ test_netem_missing (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* The first VteTerminal under @widget in depth-first order, or NULL. */
+static VteTerminal *
+find_terminal (GtkWidget *widget)
+{
+  if (VTE_IS_TERMINAL (widget))
+    return VTE_TERMINAL (widget);
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      VteTerminal *terminal = find_terminal (child);
+
+      if (terminal != NULL)
+        return terminal;
+    }
+  return NULL;
+}
+
+static gboolean
+terminal_shows_text (VteTerminal *terminal, const char *needle)
+{
+  g_autofree char *text = vte_terminal_get_text (terminal, NULL, NULL, NULL);
+
+  return text != NULL && strstr (text, needle) != NULL;
+}
+
+typedef struct {
+  LabWindow *window;
+  VteTerminal *old_terminal;
+} ReopenCheck;
+
+/* TRUE once the window shows a terminal other than the exited one, with its prompt. */
+static gboolean
+new_terminal_shows_prompt (gpointer user_data)
+{
+  ReopenCheck *check = user_data;
+  VteTerminal *terminal = find_terminal (GTK_WIDGET (check->window));
+
+  return terminal != NULL && terminal != check->old_terminal
+         && lab_window_terminal_shows_prompt (check->window);
+}
+
+typedef struct {
+  VteTerminal *terminal;
+  const char *text;
+} TextCheck;
+
+static gboolean
+text_shown (gpointer user_data)
+{
+  TextCheck *check = user_data;
+
+  return terminal_shows_text (check->terminal, check->text);
+}
+
+static void
+child_exited_cb (VteTerminal *terminal, int status, gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+/* After its shell exits, opening the machine again gives a new, working shell. */
+static void
+test_terminal_reopen (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VteTerminal) old_terminal = NULL;
+  LabWindow *window;
+  VteTerminal *terminal;
+  gboolean exited = FALSE;
+  ReopenCheck reopen_check;
+  TextCheck text_check;
+
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
+  wait_until (result_arrived, &result);
+  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_assert_no_error (error);
+
+  window = lab_window_new (NULL, monitor, session);
+  gtk_window_present (GTK_WINDOW (window));
+  lab_window_show_page (window, "terminal");
+  lab_window_open_terminal (window, pair->ns_a);
+  wait_until (terminal_shows_prompt, window);
+
+  old_terminal = g_object_ref (find_terminal (GTK_WIDGET (window)));
+  g_assert_nonnull (old_terminal);
+  g_signal_connect (old_terminal, "child-exited", G_CALLBACK (child_exited_cb), &exited);
+  vte_terminal_feed_child (old_terminal, "exit\n", -1);
+  wait_until (flag_is_set, &exited);
+  /* VTE parses fed text on a later main-loop iteration, so the note shows up after a wait. */
+  text_check = (TextCheck){ old_terminal, "shell exited" };
+  wait_until (text_shown, &text_check);
+
+  lab_window_open_terminal (window, pair->ns_a);
+  reopen_check = (ReopenCheck){ window, old_terminal };
+  wait_until (new_terminal_shows_prompt, &reopen_check);
+  /* The exited tab is replaced, not kept beside the new one. */
+  g_assert_null (gtk_widget_get_parent (GTK_WIDGET (old_terminal)));
+
+  /* Only a live shell prints 42lab, because the typed line shows $((6*7)) unexpanded. */
+  terminal = find_terminal (GTK_WIDGET (window));
+  vte_terminal_feed_child (terminal, "echo $((6*7))lab\n", -1);
+  text_check = (TextCheck){ terminal, "42lab" };
+  wait_until (text_shown, &text_check);
+
+  g_signal_handlers_disconnect_by_func (old_terminal, child_exited_cb, &exited);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
+typedef struct {
+  LabApplication *application;
+  const char *machine_name;
+  LabNetns *netns;
+  gboolean rate_applied;
+} QuitCheck;
+
+/* Sets the rate once the window shows eth0, then sends SIGTERM once the kernel has tbf. */
+static gboolean
+quit_step_cb (gpointer user_data)
+{
+  QuitCheck *check = user_data;
+  GList *windows = gtk_application_get_windows (GTK_APPLICATION (check->application));
+  LabWindow *window = windows != NULL ? LAB_WINDOW (windows->data) : NULL;
+  WindowCheck window_check = { window, check->machine_name };
+  KernelCheck kernel_check = { check->netns, TARGET_RATE_BPS };
+
+  if (!check->rate_applied)
+    {
+      if (window == NULL || !window_shows_eth0 (&window_check))
+        return G_SOURCE_CONTINUE;
+      gtk_range_set_value (lab_network_page_get_rate_scale (lab_window_get_network_page (window)),
+                           lab_rate_scale_bps_to_position (TARGET_RATE_BPS));
+      check->rate_applied = TRUE;
+      return G_SOURCE_CONTINUE;
+    }
+
+  if (!kernel_holds_rate (&kernel_check))
+    return G_SOURCE_CONTINUE;
+  g_test_message ("tbf at 1Mbit is on eth0; sending SIGTERM");
+  g_assert_cmpint (kill (getpid (), SIGTERM), ==, 0);
+  return G_SOURCE_REMOVE;
+}
+
+/* SIGTERM makes the application reset the impairment it applied before it exits. */
+static void
+test_sigterm_resets (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabApplication) application = lab_application_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  g_autofree char *tc_output = NULL;
+  char *argv[] = { "kinvolk-lab", "--select", pair->ns_a, NULL };
+  QuitCheck check;
+  guint step_source;
+  int status;
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  check = (QuitCheck){ application, pair->ns_a, netns, FALSE };
+  step_source = g_timeout_add (20, quit_step_cb, &check);
+
+  status = g_application_run (G_APPLICATION (application), G_N_ELEMENTS (argv) - 1, argv);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (check.rate_applied);
+  /* The step source removes itself only after it sent the signal. */
+  g_assert_null (g_main_context_find_source_by_id (NULL, step_source));
+
+  state = read_qdisc (netns, "eth0");
+  g_assert_false (state->ours);
+  g_assert_cmpstr (state->kind, !=, "tbf");
+  tc_output = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show", "dev",
+                                              "eth0", NULL });
+  g_test_message ("tc after SIGTERM: %s", tc_output);
+  g_assert_null (strstr (tc_output, "tbf"));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -334,5 +520,8 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/lab/gui/rate-slider", test_rate_slider);
   g_test_add_func ("/lab/gui/netem-missing", test_netem_missing);
+  g_test_add_func ("/lab/gui/terminal-reopen", test_terminal_reopen);
+  /* Last, so the application's startup and shutdown come after the tests that build windows. */
+  g_test_add_func ("/lab/gui/sigterm-resets", test_sigterm_resets);
   return g_test_run ();
 }
