@@ -207,7 +207,7 @@ quit_signal_cb (gpointer user_data)
     {
       g_autofree char *demo_advice = NULL;
 
-      if (self->demo != NULL && self->demo_state != DEMO_STOPPED)
+      if (self->demo_state == DEMO_STARTING || self->demo_state == DEMO_RUNNING)
         demo_advice = g_strdup_printf ("run 'labctl demo --prefix %s --cleanup', then ",
                                        self->demo_prefix);
       g_message ("Second signal received: exiting before the cleanup finished; %srun "
