@@ -52,6 +52,8 @@ netns_listed "$prefix-b" && fail "'$prefix-b' still listed after SIGTERM"
 
 # --- a leftover namespace blocks the start, and --cleanup removes it ---
 ip netns add "$prefix-a" || fail "cannot create '$prefix-a' for the cleanup check"
+# Emptied here, because the loop below may read the file before the new run truncates it.
+: >"$output"
 "$labctl" demo --prefix "$prefix" >"$output" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$output"' EXIT
