@@ -145,43 +145,11 @@ print_state (const ShapeArguments *arguments, const LabQdiscState *state)
     printf ("  owner       not Lab\n");
 }
 
-/* Quotes @word for a shell only when it needs it, so the printed command stays readable. */
-static char *
-shell_word (const char *word)
-{
-  for (const char *c = word; *c != '\0'; c++)
-    if (!g_ascii_isalnum (*c) && strchr ("._-+@%", *c) == NULL)
-      return g_shell_quote (word);
-  return g_strdup (word);
-}
-
-/* The tc command line that deletes the root qdisc of @ifname in @netns. */
-static char *
-format_tc_delete (LabNetns *netns, const char *ifname)
-{
-  g_autofree char *dev = shell_word (ifname);
-  g_autofree char *name = NULL;
-  g_autofree char *path = NULL;
-
-  switch (lab_netns_get_kind (netns))
-    {
-    case LAB_NETNS_NAMED:
-      name = shell_word (lab_netns_get_name (netns));
-      return g_strdup_printf ("tc -n %s qdisc del dev %s root", name, dev);
-    case LAB_NETNS_PID:
-      path = lab_netns_dup_path (netns);
-      return g_strdup_printf ("nsenter --net=%s tc qdisc del dev %s root", path, dev);
-    case LAB_NETNS_HOST:
-    default:
-      return g_strdup_printf ("tc qdisc del dev %s root", dev);
-    }
-}
-
 /* Tells why reset kept a root qdisc that someone else installed, and how to remove it. */
 static void
 print_left_alone (LabNetns *netns, const LabQdiscState *state)
 {
-  g_autofree char *command = format_tc_delete (netns, state->ifname);
+  g_autofree char *command = lab_shaper_describe_tc_delete (netns, state->ifname);
 
   g_printerr ("labctl: left the %s root qdisc %x: on %s alone because Lab did not create it; "
               "remove it with \"%s\"\n",

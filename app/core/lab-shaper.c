@@ -172,9 +172,8 @@ shell_word (const char *word)
   return g_strdup (word);
 }
 
-/* The tc command line that deletes the root qdisc, for messages. */
-static char *
-describe_tc_delete (LabNetns *netns, const char *ifname)
+char *
+lab_shaper_describe_tc_delete (LabNetns *netns, const char *ifname)
 {
   g_autofree char *dev = shell_word (ifname);
   g_autofree char *name = NULL;
@@ -210,7 +209,7 @@ describe_reset_advice (LabNetns *netns, const char *ifname)
                               dev);
     case LAB_NETNS_PID:
       /* labctl takes a machine name, which the namespace of a PID does not carry. */
-      tc_delete = describe_tc_delete (netns, ifname);
+      tc_delete = lab_shaper_describe_tc_delete (netns, ifname);
       return g_strdup_printf ("run \"labctl reset MACHINE dev %s\" with the name of the machine "
                               "whose leader is PID %d to restore the original, or \"%s\" to "
                               "return to the kernel default",
@@ -585,7 +584,7 @@ check_restorable (Target *target, struct nl_cache *qdiscs, struct rtnl_qdisc *ro
   if (problem != NULL)
     {
       g_autofree char *where = describe_netns (target->netns);
-      g_autofree char *command = describe_tc_delete (target->netns, target->ifname);
+      g_autofree char *command = lab_shaper_describe_tc_delete (target->netns, target->ifname);
 
       g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED,
                    "Interface '%s' in %s has a '%s' root qdisc %s, which Lab could not restore "

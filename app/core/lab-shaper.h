@@ -38,4 +38,7 @@ void lab_shaper_reset_async (LabNetns *netns, const char *ifname, GCancellable *
                              GAsyncReadyCallback callback, gpointer user_data);
 LabQdiscState *lab_shaper_reset_finish (GAsyncResult *result, GError **error);
 
+/* The tc command line that deletes @ifname's root qdisc in @netns, quoted for a shell. */
+char *lab_shaper_describe_tc_delete (LabNetns *netns, const char *ifname);
+
 G_END_DECLS
