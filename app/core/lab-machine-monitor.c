@@ -1061,10 +1061,19 @@ static void
 load_cancelled_cb (GCancellable *cancellable, gpointer user_data)
 {
   GTask *task = user_data;
+  g_autoptr (GSource) source = NULL;
 
-  /* Runs in the thread that cancelled, so the waiter list is edited from the task's context. */
-  g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT,
-                              load_cancelled_idle_cb, g_object_ref (task), g_object_unref);
+  /*
+   * Runs in the cancelling thread, so the waiter is removed later in the task's context.
+   * g_main_context_invoke() would run it here when this thread can own the context. Then
+   * freeing the waiter calls g_cancellable_disconnect() inside this handler, which deadlocks
+   * on GLib 2.74 because it waits for the handler to return.
+   */
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, load_cancelled_idle_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (source, "[lab] machine monitor load cancelled");
+  g_source_attach (source, g_task_get_context (task));
 }
 
 void

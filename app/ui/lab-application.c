@@ -285,7 +285,9 @@ monitor_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (LabApplication) self = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (!lab_machine_monitor_load_finish (LAB_MACHINE_MONITOR (source), result, &error))
+  /* A quit cancels the load, which is no failure worth a warning. */
+  if (!lab_machine_monitor_load_finish (LAB_MACHINE_MONITOR (source), result, &error)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     g_warning ("Failed to list machines: %s", error->message);
 }
 
@@ -308,12 +310,8 @@ lab_application_activate (GApplication *application)
   self->window = lab_window_new (GTK_APPLICATION (self), self->monitor, self->session);
   g_signal_connect (self->window, "close-request", G_CALLBACK (window_close_request_cb), self);
 
-  /*
-   * HACK: no cancellable, because cancelling a load in progress deadlocks. The
-   * monitor's cancelled handler calls g_cancellable_disconnect on the same
-   * cancellable. Pass self->cancellable again once lab-machine-monitor.c avoids that.
-   */
-  lab_machine_monitor_load_async (self->monitor, NULL, monitor_loaded_cb, g_object_ref (self));
+  lab_machine_monitor_load_async (self->monitor, self->cancellable, monitor_loaded_cb,
+                                  g_object_ref (self));
   if (self->select_name != NULL)
     lab_window_select_machine (self->window, self->select_name);
 

@@ -337,6 +337,89 @@ test_netns_churn (void)
   g_assert_cmpuint (count_churn_machines (second, names), ==, 0);
 }
 
+static void
+assert_load_cancelled (LabMachineMonitor *monitor, GAsyncResult *result)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* Cancels from the main thread while the load is pending, beside a load that is not cancelled. */
+static void
+test_load_cancel (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GAsyncResult) cancelled_result = NULL;
+  g_autoptr (GAsyncResult) plain_result = NULL;
+  g_autoptr (GAsyncResult) again_result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  lab_machine_monitor_load_async (monitor, cancellable, store_result_cb, &cancelled_result);
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &plain_result);
+
+  /* Nothing was dispatched yet, so the probes and the bus watch are still pending. */
+  g_cancellable_cancel (cancellable);
+  while (cancelled_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  assert_load_cancelled (monitor, cancelled_result);
+
+  /* The other caller still gets the full listing. */
+  while (plain_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (lab_machine_monitor_load_finish (monitor, plain_result, &error));
+  g_assert_no_error (error);
+
+  /* Once loaded, a load with the cancelled cancellable reports the cancellation too. */
+  lab_machine_monitor_load_async (monitor, cancellable, store_result_cb, &again_result);
+  while (again_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  assert_load_cancelled (monitor, again_result);
+}
+
+/* A cancellable that is already cancelled when the load starts. */
+static void
+test_load_cancel_before_start (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+
+  g_cancellable_cancel (cancellable);
+  lab_machine_monitor_load_async (monitor, cancellable, store_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  assert_load_cancelled (monitor, result);
+}
+
+static gpointer
+cancel_thread (gpointer user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  return NULL;
+}
+
+/* Cancels from another thread while the main context is idle, so that thread could own it. */
+static void
+test_load_cancel_from_thread (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+  GThread *thread;
+
+  lab_machine_monitor_load_async (monitor, cancellable, store_result_cb, &result);
+  thread = g_thread_new ("lab-test-cancel", cancel_thread, cancellable);
+  g_thread_join (thread);
+  g_assert_true (g_cancellable_is_cancelled (cancellable));
+
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  assert_load_cancelled (monitor, result);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -354,5 +437,8 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/machines/netns-appears", test_netns_appears);
   g_test_add_func ("/lab/machines/netns-stale-file", test_netns_stale_file);
   g_test_add_func ("/lab/machines/netns-churn", test_netns_churn);
+  g_test_add_func ("/lab/machines/load-cancel", test_load_cancel);
+  g_test_add_func ("/lab/machines/load-cancel-before-start", test_load_cancel_before_start);
+  g_test_add_func ("/lab/machines/load-cancel-from-thread", test_load_cancel_from_thread);
   return g_test_run ();
 }
