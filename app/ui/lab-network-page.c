@@ -53,8 +53,6 @@ struct _LabNetworkPage {
   gboolean apply_pending;
   LabImpairment requested;
   gint64 apply_activity_usec;
-  /* The sliders follow a change made outside Lab, which the session did not send. */
-  gboolean session_stale;
 
   /* The kernel rejected netem once; the reason is kept for the hint's tooltip. */
   char *netem_reason;
@@ -298,7 +296,7 @@ page_update_state (LabNetworkPage *self)
 static void
 page_sync_sliders (LabNetworkPage *self)
 {
-  LabImpairment shown, kernel, desired;
+  LabImpairment shown, kernel;
 
   if (self->state == NULL || self->dragging || page_apply_in_flight (self))
     return;
@@ -315,11 +313,6 @@ page_sync_sliders (LabNetworkPage *self)
       kernel.loss_percent = shown.loss_percent;
     }
   sliders_set_impairment (self, &kernel);
-
-  if (lab_shape_session_lookup (self->session, page_get_netns (self), self->ifname, &desired, NULL,
-                                NULL, NULL)
-      && !page_impairment_shown_equal (self, &desired, &kernel))
-    self->session_stale = TRUE;
 }
 
 static void
@@ -368,26 +361,13 @@ session_changed_cb (LabNetworkPage *self, LabNetns *netns, const char *ifname,
 static void
 slider_value_changed_cb (LabNetworkPage *self, GtkRange *range)
 {
-  LabImpairment impairment, desired;
+  LabImpairment impairment;
   LabNetns *netns = page_get_netns (self);
 
   if (self->syncing || netns == NULL || self->ifname == NULL || self->session == NULL)
     return;
 
   impairment = sliders_get_impairment (self);
-
-  /*
-   * NOTE: the session skips a request equal to what it last sent, even when a
-   * change outside Lab replaced that since. Requesting the kernel's values
-   * first makes the user's request differ from it. This retires once the
-   * session takes read-backs as what was sent.
-   */
-  if (self->session_stale && self->state != NULL
-      && lab_shape_session_lookup (self->session, netns, self->ifname, &desired, NULL, NULL, NULL)
-      && page_impairment_shown_equal (self, &desired, &impairment))
-    lab_shape_session_request (self->session, netns, self->ifname, &self->state->impairment);
-  self->session_stale = FALSE;
-
   page_mark_apply_pending (self, &impairment);
   lab_shape_session_request (self->session, netns, self->ifname, &impairment);
   page_update_state (self);
@@ -446,6 +426,8 @@ poll_read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   g_clear_error (&self->read_error);
+  /* So that the session sends a later request that differs from a change made outside Lab. */
+  lab_shape_session_note_kernel_state (self->session, page_get_netns (self), self->ifname, state);
   page_take_state (self, state);
   page_sync_sliders (self);
   page_update_state (self);
@@ -541,7 +523,6 @@ page_choose_interface (LabNetworkPage *self, const char *ifname)
   page_take_state (self, NULL);
   g_clear_error (&self->read_error);
   self->apply_pending = FALSE;
-  self->session_stale = FALSE;
 
   gtk_widget_set_sensitive (self->slider_grid, ifname != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "network.reset", ifname != NULL);
@@ -786,7 +767,6 @@ reset_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 
   sliders_set_impairment (self, &(LabImpairment) LAB_IMPAIRMENT_INIT);
   page_mark_apply_pending (self, &(LabImpairment) LAB_IMPAIRMENT_INIT);
-  self->session_stale = FALSE;
   lab_shape_session_reset (self->session, netns, self->ifname);
   page_update_state (self);
 }

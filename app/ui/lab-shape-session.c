@@ -13,7 +13,13 @@ typedef struct {
   LabNetns *netns;
   char *ifname;
   LabImpairment desired;
-  LabImpairment sent; /* what the last apply sent, after removing netem fields */
+  /*
+   * The kernel's impairment as far as the session knows: the last apply, without netem
+   * fields, or a later read-back, which also shows changes made outside Lab.
+   */
+  LabImpairment applied;
+  /* A request arrived that slot_send has not yet compared with applied. */
+  gboolean request_pending;
   CallKind in_flight;
   gboolean resend; /* the last apply failed for sch_netem and must go again without it */
   gboolean read_wanted;
@@ -134,6 +140,13 @@ slot_store_result (Slot *slot, LabQdiscState *state, GError *error)
   slot->error = error;
 }
 
+/* Takes a read-back as the applied state, so that a request that differs from it is sent. */
+static void
+slot_note_kernel (Slot *slot, const LabQdiscState *state)
+{
+  slot->applied = state->impairment;
+}
+
 static void
 slot_finish_call (Slot *slot)
 {
@@ -156,7 +169,7 @@ apply_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   /* Without sch_netem, keep rate shaping working and say once why the rest is off. */
   if (g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED)
-      && lab_impairment_needs_netem (&slot->sent) && slot->netem_error == NULL)
+      && lab_impairment_needs_netem (&slot->applied) && slot->netem_error == NULL)
     {
       slot->netem_error = g_steal_pointer (&error);
       slot->resend = TRUE;
@@ -172,6 +185,8 @@ read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   LabQdiscState *state = lab_shaper_read_finish (result, &error);
 
+  if (state != NULL)
+    slot_note_kernel (slot, state);
   slot_store_result (slot, state, error);
   slot_finish_call (slot);
 }
@@ -188,7 +203,9 @@ reset_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (state != NULL || g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_FOUND))
     {
       slot->changed = FALSE;
-      slot->sent = (LabImpairment) LAB_IMPAIRMENT_INIT;
+      slot->applied = (LabImpairment) LAB_IMPAIRMENT_INIT;
+      if (state != NULL)
+        slot_note_kernel (slot, state);
     }
   else if (error != NULL && self->closing && self->reset_all_error == NULL)
     {
@@ -220,11 +237,18 @@ slot_send (Slot *slot)
       return;
     }
 
+  /*
+   * Only a new request is compared with applied. A read-back that shows a change made
+   * outside Lab updates applied, and the session must not undo that change on its own.
+   */
   effective = slot_effective (slot);
-  if (!self->closing && (slot->resend || !lab_impairment_equal (&effective, &slot->sent)))
+  if (!self->closing
+      && (slot->resend
+          || (slot->request_pending && !lab_impairment_equal (&effective, &slot->applied))))
     {
-      slot->sent = effective;
+      slot->applied = effective;
       slot->resend = FALSE;
+      slot->request_pending = FALSE;
       slot->read_wanted = FALSE;
       slot->in_flight = CALL_APPLY;
       /*
@@ -237,6 +261,7 @@ slot_send (Slot *slot)
                               slot);
       return;
     }
+  slot->request_pending = FALSE;
 
   if (slot->read_wanted)
     {
@@ -260,6 +285,7 @@ lab_shape_session_request (LabShapeSession *self, LabNetns *netns, const char *i
     return;
   slot = slot_get (self, netns, ifname, TRUE);
   slot->desired = *impairment;
+  slot->request_pending = TRUE;
   slot_send (slot);
 }
 
@@ -288,8 +314,25 @@ lab_shape_session_reset (LabShapeSession *self, LabNetns *netns, const char *ifn
     return;
   slot = slot_get (self, netns, ifname, TRUE);
   slot->desired = (LabImpairment) LAB_IMPAIRMENT_INIT;
+  slot->request_pending = FALSE;
   slot->reset_wanted = TRUE;
   slot_send (slot);
+}
+
+void
+lab_shape_session_note_kernel_state (LabShapeSession *self, LabNetns *netns, const char *ifname,
+                                     const LabQdiscState *state)
+{
+  Slot *slot;
+
+  g_return_if_fail (LAB_IS_SHAPE_SESSION (self));
+  g_return_if_fail (netns != NULL && ifname != NULL && state != NULL);
+
+  slot = slot_get (self, netns, ifname, TRUE);
+  /* A read that ran beside a call may predate that call's change. */
+  if (slot->in_flight != CALL_NONE || slot->reset_wanted)
+    return;
+  slot_note_kernel (slot, state);
 }
 
 gboolean

@@ -2,9 +2,10 @@
 /*
  * The impairments this UI applied, per (namespace, interface). Requests are
  * coalesced: at most one shaper call is in flight per interface, and when it
- * finishes the latest request is sent if it differs, so the final value always
- * reaches the kernel. Every interface that was changed is remembered, so that
- * reset_all can restore them before the application quits.
+ * finishes the latest request is sent if it differs from what the kernel is
+ * known to hold, so the final value always reaches the kernel. Every interface
+ * that was changed is remembered, so that reset_all can restore them before the
+ * application quits.
  */
 #pragma once
 
@@ -26,6 +27,15 @@ void lab_shape_session_request (LabShapeSession *self, LabNetns *netns, const ch
                                 const LabImpairment *impairment);
 /* Reads the root qdisc back and emits "changed" when it arrives. */
 void lab_shape_session_refresh (LabShapeSession *self, LabNetns *netns, const char *ifname);
+/*
+ * Records @state, read back outside the session (such as by a periodic
+ * lab_shaper_read_async), as the kernel's current impairment. A later request
+ * that differs from it is then sent, also when it equals the last request.
+ * Ignored while a call for that interface is in flight, because the read may
+ * predate its change.
+ */
+void lab_shape_session_note_kernel_state (LabShapeSession *self, LabNetns *netns,
+                                          const char *ifname, const LabQdiscState *state);
 /* Restores the original root qdisc of one interface. */
 void lab_shape_session_reset (LabShapeSession *self, LabNetns *netns, const char *ifname);
 

@@ -314,6 +314,93 @@ test_external_change (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+static void
+count_changed_cb (LabShapeSession *session, LabNetns *netns, const char *ifname,
+                  gpointer user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+typedef struct {
+  guint *count;
+  guint expected;
+} CountCheck;
+
+static gboolean
+count_reached (gpointer user_data)
+{
+  CountCheck *check = user_data;
+
+  return *check->count >= check->expected;
+}
+
+/* Refreshes eth0 and waits for its "changed" emission; an apply started before would come first. */
+static void
+refresh_and_wait (LabShapeSession *session, LabNetns *netns, guint *n_changed)
+{
+  CountCheck check = { n_changed, *n_changed + 1 };
+
+  lab_shape_session_refresh (session, netns, "eth0");
+  wait_until (count_reached, &check);
+}
+
+static void
+assert_kernel_holds_external_tbf (LabNetns *netns)
+{
+  g_autoptr (LabQdiscState) state = read_qdisc (netns, "eth0");
+
+  g_assert_cmpstr (state->kind, ==, "tbf");
+  g_assert_cmphex (state->handle, ==, EXTERNAL_HANDLE);
+  g_assert_cmpuint (state->impairment.rate_bps, ==, EXTERNAL_RATE_BPS);
+}
+
+/* A read-back that shows a change made outside Lab makes the session resend its last request. */
+static void
+test_session_external_change (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabQdiscState) external_state = NULL;
+  LabImpairment lab_rate = LAB_IMPAIRMENT_INIT;
+  LabImpairment desired;
+  KernelCheck kernel_check;
+  guint n_changed = 0;
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  g_signal_connect (session, "changed", G_CALLBACK (count_changed_cb), &n_changed);
+  lab_rate.rate_bps = LAB_RATE_BPS;
+  kernel_check = (KernelCheck){ netns, LAB_RATE_BPS };
+
+  lab_shape_session_request (session, netns, "eth0", &lab_rate);
+  wait_until (kernel_holds_lab_rate, &kernel_check);
+
+  /* The session's own read-back takes the change made outside, and sends nothing for it. */
+  replace_with_external_tbf (pair->ns_a);
+  refresh_and_wait (session, netns, &n_changed);
+  refresh_and_wait (session, netns, &n_changed);
+  assert_kernel_holds_external_tbf (netns);
+  g_assert_true (lab_shape_session_lookup (session, netns, "eth0", &desired, NULL, NULL, NULL));
+  g_assert_cmpuint (desired.rate_bps, ==, LAB_RATE_BPS);
+
+  /* The same request as before differs from the kernel now, so it is sent. */
+  lab_shape_session_request (session, netns, "eth0", &lab_rate);
+  wait_until (kernel_holds_lab_rate, &kernel_check);
+
+  /* A read made outside the session, as the page's poll does, counts the same. */
+  replace_with_external_tbf (pair->ns_a);
+  external_state = read_qdisc (netns, "eth0");
+  g_assert_cmpuint (external_state->impairment.rate_bps, ==, EXTERNAL_RATE_BPS);
+  lab_shape_session_note_kernel_state (session, netns, "eth0", external_state);
+  lab_shape_session_request (session, netns, "eth0", &lab_rate);
+  wait_until (kernel_holds_lab_rate, &kernel_check);
+
+  g_signal_handlers_disconnect_by_data (session, &n_changed);
+  reset_session (session);
+}
+
 /* Picks the first interface that is up, not a down one listed before it. */
 static void
 test_default_interface (void)
@@ -423,6 +510,8 @@ main (int argc, char *argv[])
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/lab/gui/network-page/external-change", test_external_change);
+  g_test_add_func ("/lab/gui/network-page/session-external-change",
+                   test_session_external_change);
   g_test_add_func ("/lab/gui/network-page/default-interface", test_default_interface);
   g_test_add_func ("/lab/gui/network-page/netem-hint", test_netem_hint);
   return g_test_run ();
