@@ -21,7 +21,7 @@ void labctl_wait_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 /* Iterates the default main context until the callback ran; returns the result (owned). */
 GAsyncResult *labctl_wait (LabctlWait *wait);
 
-/* Loads the machine list once and finds TARGET in it (".host", a machined name, a /run/netns name). */
+/* Loads the machine list once and finds TARGET: ".host", a machined name or a /run/netns name. */
 LabMachine *labctl_resolve_target (const char *target, GError **error);
 
 /* Prints "labctl: MESSAGE" to stderr and returns the exit status for failure. */

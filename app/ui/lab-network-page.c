@@ -145,7 +145,8 @@ sliders_get_impairment (LabNetworkPage *self)
 {
   LabImpairment impairment = LAB_IMPAIRMENT_INIT;
 
-  impairment.delay_usec = (guint64) llround (gtk_range_get_value (self->delay_scale)) * USEC_PER_MSEC;
+  impairment.delay_usec =
+    (guint64) llround (gtk_range_get_value (self->delay_scale)) * USEC_PER_MSEC;
   impairment.jitter_usec =
     (guint64) llround (gtk_range_get_value (self->jitter_scale)) * USEC_PER_MSEC;
   impairment.loss_percent = round (gtk_range_get_value (self->loss_scale) * 10) / 10;
@@ -332,7 +333,8 @@ session_changed_cb (LabNetworkPage *self, LabNetns *netns, const char *ifname,
   const GError *netem_error = NULL;
 
   if (shown_netns == NULL || self->ifname == NULL || g_strcmp0 (ifname, self->ifname) != 0
-      || g_strcmp0 (lab_netns_get_description (netns), lab_netns_get_description (shown_netns)) != 0)
+      || g_strcmp0 (lab_netns_get_description (netns),
+                    lab_netns_get_description (shown_netns)) != 0)
     return;
 
   lab_shape_session_lookup (session, netns, ifname, NULL, &state, &error, &netem_error);
@@ -641,14 +643,16 @@ static void
 page_update_title (LabNetworkPage *self)
 {
   g_autofree char *title = NULL;
+  gboolean loading;
 
   if (self->machine == NULL)
     {
       gtk_label_set_text (self->title_label, "No machine selected");
       return;
     }
+  loading = lab_machine_get_interfaces (self->machine) == NULL;
   title = g_strdup_printf ("Interfaces of '%s'%s", lab_machine_get_name (self->machine),
-                           lab_machine_get_interfaces (self->machine) == NULL ? " (loading…)" : "");
+                           loading ? " (loading…)" : "");
   gtk_label_set_text (self->title_label, title);
 }
 

@@ -63,7 +63,7 @@ typedef struct
   ReaderKind kind;
   GPid cat_pid;
   LabTracePipe *pipe;
-  /* Lines LabTracePipe handed out in "lines" batches since its open, a little before the count starts. */
+  /* Lines LabTracePipe emitted in "lines" batches since its open, slightly before the count starts. */
   guint64 lines_emitted;
 } Reader;
 
