@@ -63,7 +63,7 @@ typedef struct
   ReaderKind kind;
   GPid cat_pid;
   LabTracePipe *pipe;
-  /* Lines LabTracePipe emitted in "lines" batches since its open, slightly before the count starts. */
+  /* Lines LabTracePipe emitted in "lines" batches since its open, just before counting starts. */
   guint64 lines_emitted;
 } Reader;
 

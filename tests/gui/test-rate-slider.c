@@ -26,7 +26,7 @@ tick_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Iterates the main loop until @condition is TRUE; a tick rechecks state that changes without events. */
+/* Iterates the main loop until @condition is TRUE; a tick rechecks state that changes silently. */
 static void
 wait_until (Condition condition, gpointer user_data)
 {
