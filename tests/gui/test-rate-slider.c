@@ -12,125 +12,10 @@
 #include <vte/vte.h>
 
 #include "lab-application.h"
+#include "lab-gui-test.h"
 #include "lab-network-page-private.h"
-#include "lab-test.h"
-#include "lab-window-private.h"
 
 #define TARGET_RATE_BPS G_GUINT64_CONSTANT (1000000)
-
-typedef gboolean (*Condition) (gpointer user_data);
-
-static gboolean
-tick_cb (gpointer user_data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main loop until @condition is TRUE; a tick rechecks state that changes silently. */
-static void
-wait_until (Condition condition, gpointer user_data)
-{
-  guint tick = g_timeout_add (20, tick_cb, NULL);
-
-  while (!condition (user_data))
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (tick);
-}
-
-static void
-store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static gboolean
-result_arrived (gpointer user_data)
-{
-  return *(GAsyncResult **) user_data != NULL;
-}
-
-static LabQdiscState *
-read_qdisc (LabNetns *netns, const char *ifname)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) error = NULL;
-  LabQdiscState *state;
-
-  lab_shaper_read_async (netns, ifname, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  state = lab_shaper_read_finish (result, &error);
-  g_assert_no_error (error);
-  return state;
-}
-
-typedef struct {
-  LabWindow *window;
-  const char *machine_name;
-} WindowCheck;
-
-static gboolean
-window_shows_eth0 (gpointer user_data)
-{
-  WindowCheck *check = user_data;
-  LabMachine *machine = lab_window_get_selected_machine (check->window);
-  LabNetworkPage *page = lab_window_get_network_page (check->window);
-
-  return machine != NULL && g_strcmp0 (lab_machine_get_name (machine), check->machine_name) == 0
-         && g_strcmp0 (lab_network_page_get_ifname (page), "eth0") == 0;
-}
-
-typedef struct {
-  LabNetns *netns;
-  guint64 rate_bps;
-} KernelCheck;
-
-/* TRUE once the kernel's root qdisc on eth0 is tbf with the expected rate. */
-static gboolean
-kernel_holds_rate (gpointer user_data)
-{
-  KernelCheck *check = user_data;
-  g_autoptr (LabQdiscState) state = read_qdisc (check->netns, "eth0");
-
-  return g_strcmp0 (state->kind, "tbf") == 0 && state->impairment.rate_bps == check->rate_bps;
-}
-
-static void
-after_paint_cb (GdkFrameClock *clock, gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static gboolean
-flag_is_set (gpointer user_data)
-{
-  return *(gboolean *) user_data;
-}
-
-static gboolean
-widget_is_drawable (gpointer user_data)
-{
-  GtkWidget *widget = user_data;
-
-  return gtk_widget_get_mapped (widget) && gtk_widget_get_width (widget) > 0;
-}
-
-/* Waits for a frame painted after now, so the window shows the latest state. */
-static void
-wait_for_paint (GtkWidget *window)
-{
-  GdkFrameClock *clock;
-  gboolean painted = FALSE;
-  gulong handler;
-
-  wait_until (widget_is_drawable, window);
-  clock = gtk_widget_get_frame_clock (window);
-  handler = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &painted);
-  gtk_widget_queue_draw (window);
-  wait_until (flag_is_set, &painted);
-  g_signal_handler_disconnect (clock, handler);
-}
 
 typedef struct {
   LabShapeSession *session;
@@ -154,64 +39,18 @@ terminal_shows_prompt (gpointer user_data)
   return lab_window_terminal_shows_prompt (user_data);
 }
 
-static char *
-save_screenshot (GtkWidget *window, const char *name)
-{
-  const char *build_dir = g_getenv ("LAB_BUILD_DIR");
-  g_autofree char *dir = g_build_filename (build_dir != NULL ? build_dir : ".", "test-artifacts",
-                                           NULL);
-  char *path = g_build_filename (dir, name, NULL);
-  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (window);
-  g_autoptr (GtkSnapshot) snapshot = gtk_snapshot_new ();
-  g_autoptr (GskRenderNode) node = NULL;
-  g_autoptr (GdkTexture) texture = NULL;
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
-
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-  gdk_paintable_snapshot (paintable, snapshot, gtk_widget_get_width (window),
-                          gtk_widget_get_height (window));
-  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (renderer, node, NULL);
-  g_assert_true (gdk_texture_save_to_png (texture, path));
-  return path;
-}
-
 static void
 test_rate_slider (void)
 {
-  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
-  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
-  g_autoptr (LabNetns) netns = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) error = NULL;
+  g_autoptr (LabGuiTestFixture) fixture = lab_gui_test_fixture_new ();
   g_autoptr (LabQdiscState) state = NULL;
   g_autofree char *tc_output = NULL;
   g_autofree char *tc_after_reset = NULL;
-  g_autofree char *screenshot = NULL;
-  g_autofree char *terminal_screenshot = NULL;
-  LabWindow *window;
+  LabWindow *window = fixture->window;
+  const char *ns = fixture->pair->ns_a;
   GtkRange *rate_scale;
-  WindowCheck window_check;
-  KernelCheck kernel_check;
   SessionCheck session_check;
   double target_position;
-
-  netns = lab_netns_new_named (pair->ns_a, &error);
-  g_assert_no_error (error);
-
-  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
-  g_assert_no_error (error);
-  g_clear_object (&result);
-
-  window = lab_window_new (NULL, monitor, session);
-  lab_window_select_machine (window, pair->ns_a);
-  gtk_window_present (GTK_WINDOW (window));
-  window_check = (WindowCheck){ window, pair->ns_a };
-  wait_until (window_shows_eth0, &window_check);
 
   /* The mapping lands exactly on 1Mbit, which tbf stores as 125000 bytes per second. */
   target_position = lab_rate_scale_bps_to_position (TARGET_RATE_BPS);
@@ -224,109 +63,65 @@ test_rate_slider (void)
     gtk_range_set_value (rate_scale, position);
   gtk_range_set_value (rate_scale, target_position);
 
-  kernel_check = (KernelCheck){ netns, TARGET_RATE_BPS };
-  wait_until (kernel_holds_rate, &kernel_check);
+  lab_gui_test_wait_for_tbf_rate (fixture->netns, "eth0", TARGET_RATE_BPS);
 
-  state = read_qdisc (netns, "eth0");
+  state = lab_gui_test_read_qdisc (fixture->netns, "eth0");
   g_assert_cmpstr (state->kind, ==, "tbf");
   g_assert_cmpuint (state->impairment.rate_bps, ==, TARGET_RATE_BPS);
   g_assert_true (state->ours);
-  g_assert_cmpuint (lab_shape_session_get_n_changed (session), ==, 1);
+  g_assert_cmpuint (lab_shape_session_get_n_changed (fixture->session), ==, 1);
 
-  tc_output = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show", "dev",
-                                              "eth0", NULL });
+  tc_output = lab_gui_test_tc_qdisc_show (ns, "eth0");
   g_test_message ("tc: %s", tc_output);
   g_assert_nonnull (strstr (tc_output, "qdisc tbf"));
   g_assert_nonnull (strstr (tc_output, "rate 1Mbit"));
 
-  session_check = (SessionCheck){ session, netns };
-  wait_until (session_shows_tbf, &session_check);
-  wait_for_paint (GTK_WIDGET (window));
-  screenshot = save_screenshot (GTK_WIDGET (window), "gui-rate-slider.png");
-  g_print ("# screenshot: %s\n", screenshot);
+  session_check = (SessionCheck){ fixture->session, fixture->netns };
+  lab_gui_test_wait_until (session_shows_tbf, &session_check);
+  lab_gui_test_save_screenshot (GTK_WIDGET (window), "gui-rate-slider.png");
 
   /* The terminal page, with a shell inside the selected namespace, goes into a second artifact. */
-  lab_window_open_terminal (window, pair->ns_a);
+  lab_window_open_terminal (window, ns);
   lab_window_show_page (window, "terminal");
-  wait_until (terminal_shows_prompt, window);
-  wait_for_paint (GTK_WIDGET (window));
-  terminal_screenshot = save_screenshot (GTK_WIDGET (window), "gui-terminal.png");
-  g_print ("# screenshot: %s\n", terminal_screenshot);
+  lab_gui_test_wait_until (terminal_shows_prompt, window);
+  lab_gui_test_save_screenshot (GTK_WIDGET (window), "gui-terminal.png");
 
-  lab_shape_session_reset_all_async (session, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  g_assert_true (lab_shape_session_reset_all_finish (session, result, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (lab_shape_session_get_n_changed (session), ==, 0);
+  lab_gui_test_reset_session (fixture->session);
+  g_assert_cmpuint (lab_shape_session_get_n_changed (fixture->session), ==, 0);
 
-  tc_after_reset = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show",
-                                                   "dev", "eth0", NULL });
+  tc_after_reset = lab_gui_test_tc_qdisc_show (ns, "eth0");
   g_assert_null (strstr (tc_after_reset, "tbf"));
-
-  gtk_window_destroy (GTK_WINDOW (window));
 }
 
 /* Without sch_netem, a latency request shows the kernel's reason and rate shaping still works. */
 static void
 test_netem_missing (void)
 {
-  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
-  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
-  g_autoptr (LabNetns) netns = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) error = NULL;
+  g_autoptr (LabGuiTestFixture) fixture = lab_gui_test_fixture_new ();
   g_autoptr (LabQdiscState) state = NULL;
-  g_autofree char *screenshot = NULL;
-  const GError *netem_error = NULL;
-  LabNetworkPage *page;
-  LabWindow *window;
-  WindowCheck window_check;
-  KernelCheck kernel_check;
+  const GError *netem_error;
+  LabNetworkPage *page = lab_window_get_network_page (fixture->window);
 
-  netns = lab_netns_new_named (pair->ns_a, &error);
-  g_assert_no_error (error);
-  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
-  g_clear_object (&result);
-
-  window = lab_window_new (NULL, monitor, session);
-  lab_window_select_machine (window, pair->ns_a);
-  gtk_window_present (GTK_WINDOW (window));
-  window_check = (WindowCheck){ window, pair->ns_a };
-  wait_until (window_shows_eth0, &window_check);
-
-  page = lab_window_get_network_page (window);
   gtk_range_set_value (lab_network_page_get_delay_scale (page), 100);
   gtk_range_set_value (lab_network_page_get_rate_scale (page),
                        lab_rate_scale_bps_to_position (TARGET_RATE_BPS));
 
-  kernel_check = (KernelCheck){ netns, TARGET_RATE_BPS };
-  state = read_qdisc (netns, "eth0");
+  state = lab_gui_test_read_qdisc (fixture->netns, "eth0");
   if (g_strcmp0 (state->kind, "netem") == 0)
     {
       g_test_skip ("this kernel has sch_netem, so latency is applied");
     }
   else
     {
-      wait_until (kernel_holds_rate, &kernel_check);
-      while (!lab_shape_session_lookup (session, netns, "eth0", NULL, NULL, NULL, &netem_error)
-             || netem_error == NULL)
-        g_main_context_iteration (NULL, TRUE);
+      lab_gui_test_wait_for_tbf_rate (fixture->netns, "eth0", TARGET_RATE_BPS);
+      netem_error = lab_gui_test_wait_for_netem_error (fixture->session, fixture->netns, "eth0");
       g_assert_error ((GError *) netem_error, LAB_ERROR, LAB_ERROR_NOT_SUPPORTED);
       g_test_message ("netem error: %s", netem_error->message);
 
-      wait_for_paint (GTK_WIDGET (window));
-      screenshot = save_screenshot (GTK_WIDGET (window), "gui-netem-missing.png");
-      g_print ("# screenshot: %s\n", screenshot);
+      lab_gui_test_save_screenshot (GTK_WIDGET (fixture->window), "gui-netem-missing.png");
     }
 
-  lab_shape_session_reset_all_async (session, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  g_assert_true (lab_shape_session_reset_all_finish (session, result, &error));
-  g_assert_no_error (error);
-  gtk_window_destroy (GTK_WINDOW (window));
+  lab_gui_test_reset_session (fixture->session);
 }
 
 /* The first VteTerminal under @widget in depth-first order, or NULL. */
@@ -394,10 +189,8 @@ static void
 test_terminal_reopen (void)
 {
   g_autoptr (LabTestPair) pair = lab_test_pair_new ();
-  g_autoptr (LabMachineMonitor) monitor = lab_machine_monitor_new ();
+  g_autoptr (LabMachineMonitor) monitor = lab_gui_test_load_monitor ();
   g_autoptr (LabShapeSession) session = lab_shape_session_new ();
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) error = NULL;
   g_autoptr (VteTerminal) old_terminal = NULL;
   LabWindow *window;
   VteTerminal *terminal;
@@ -405,29 +198,24 @@ test_terminal_reopen (void)
   ReopenCheck reopen_check;
   TextCheck text_check;
 
-  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
-  wait_until (result_arrived, &result);
-  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
-  g_assert_no_error (error);
-
   window = lab_window_new (NULL, monitor, session);
   gtk_window_present (GTK_WINDOW (window));
   lab_window_show_page (window, "terminal");
   lab_window_open_terminal (window, pair->ns_a);
-  wait_until (terminal_shows_prompt, window);
+  lab_gui_test_wait_until (terminal_shows_prompt, window);
 
   old_terminal = g_object_ref (find_terminal (GTK_WIDGET (window)));
   g_assert_nonnull (old_terminal);
   g_signal_connect (old_terminal, "child-exited", G_CALLBACK (child_exited_cb), &exited);
   vte_terminal_feed_child (old_terminal, "exit\n", -1);
-  wait_until (flag_is_set, &exited);
+  lab_gui_test_wait_for_flag (&exited);
   /* VTE parses fed text on a later main-loop iteration, so the note shows up after a wait. */
   text_check = (TextCheck){ old_terminal, "shell exited" };
-  wait_until (text_shown, &text_check);
+  lab_gui_test_wait_until (text_shown, &text_check);
 
   lab_window_open_terminal (window, pair->ns_a);
   reopen_check = (ReopenCheck){ window, old_terminal };
-  wait_until (new_terminal_shows_prompt, &reopen_check);
+  lab_gui_test_wait_until (new_terminal_shows_prompt, &reopen_check);
   /* The exited tab is replaced, not kept beside the new one. */
   g_assert_null (gtk_widget_get_parent (GTK_WIDGET (old_terminal)));
 
@@ -435,7 +223,7 @@ test_terminal_reopen (void)
   terminal = find_terminal (GTK_WIDGET (window));
   vte_terminal_feed_child (terminal, "echo $((6*7))lab\n", -1);
   text_check = (TextCheck){ terminal, "42lab" };
-  wait_until (text_shown, &text_check);
+  lab_gui_test_wait_until (text_shown, &text_check);
 
   g_signal_handlers_disconnect_by_func (old_terminal, child_exited_cb, &exited);
   gtk_window_destroy (GTK_WINDOW (window));
@@ -455,12 +243,11 @@ quit_step_cb (gpointer user_data)
   QuitCheck *check = user_data;
   GList *windows = gtk_application_get_windows (GTK_APPLICATION (check->application));
   LabWindow *window = windows != NULL ? LAB_WINDOW (windows->data) : NULL;
-  WindowCheck window_check = { window, check->machine_name };
-  KernelCheck kernel_check = { check->netns, TARGET_RATE_BPS };
 
   if (!check->rate_applied)
     {
-      if (window == NULL || !window_shows_eth0 (&window_check))
+      if (window == NULL
+          || !lab_gui_test_window_shows_interface (window, check->machine_name, "eth0"))
         return G_SOURCE_CONTINUE;
       gtk_range_set_value (lab_network_page_get_rate_scale (lab_window_get_network_page (window)),
                            lab_rate_scale_bps_to_position (TARGET_RATE_BPS));
@@ -468,7 +255,7 @@ quit_step_cb (gpointer user_data)
       return G_SOURCE_CONTINUE;
     }
 
-  if (!kernel_holds_rate (&kernel_check))
+  if (!lab_gui_test_kernel_has_tbf_rate (check->netns, "eth0", TARGET_RATE_BPS))
     return G_SOURCE_CONTINUE;
   g_test_message ("tbf at 1Mbit is on eth0; sending SIGTERM");
   g_assert_cmpint (kill (getpid (), SIGTERM), ==, 0);
@@ -501,11 +288,10 @@ test_sigterm_resets (void)
   /* The step source removes itself only after it sent the signal. */
   g_assert_null (g_main_context_find_source_by_id (NULL, step_source));
 
-  state = read_qdisc (netns, "eth0");
+  state = lab_gui_test_read_qdisc (netns, "eth0");
   g_assert_false (state->ours);
   g_assert_cmpstr (state->kind, !=, "tbf");
-  tc_output = lab_test_run ((const char *[]){ "tc", "-n", pair->ns_a, "qdisc", "show", "dev",
-                                              "eth0", NULL });
+  tc_output = lab_gui_test_tc_qdisc_show (pair->ns_a, "eth0");
   g_test_message ("tc after SIGTERM: %s", tc_output);
   g_assert_null (strstr (tc_output, "tbf"));
 }
@@ -513,10 +299,7 @@ test_sigterm_resets (void)
 int
 main (int argc, char *argv[])
 {
-  lab_test_require_root ();
-  if (!gtk_init_check ())
-    lab_test_skip_all ("no display: run under with-xvfb.sh");
-  g_test_init (&argc, &argv, NULL);
+  lab_gui_test_init (&argc, &argv);
 
   g_test_add_func ("/lab/gui/rate-slider", test_rate_slider);
   g_test_add_func ("/lab/gui/netem-missing", test_netem_missing);
