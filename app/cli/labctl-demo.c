@@ -3,18 +3,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
 
 #include "labctl.h"
-
-/*
- * NOTE: these copy the addresses that lab-demo.c assigns, because lab-demo.h
- * has no getter for them; change both together.
- */
-static const char * const node_addresses[] = { "198.18.0.1/24", "198.18.0.2/24" };
 
 static gboolean
 stop_requested_cb (gpointer user_data)
@@ -71,14 +66,17 @@ static void
 print_demo_help (LabDemo *demo)
 {
   const char * const *names = lab_demo_get_node_names (demo);
+  const char *echo_cidr = lab_demo_get_node_address (demo, 1);
+  /* ping takes the address without the prefix length. */
+  g_autofree char *echo_address = g_strndup (echo_cidr, strcspn (echo_cidr, "/"));
 
   printf ("Demo lab running with two nodes (network namespaces) joined by a veth pair:\n");
-  for (gsize i = 0; names[i] != NULL && i < G_N_ELEMENTS (node_addresses); i++)
-    printf ("  %-24s eth0 %s\n", names[i], node_addresses[i]);
+  for (guint i = 0; names[i] != NULL; i++)
+    printf ("  %-24s eth0 %s\n", names[i], lab_demo_get_node_address (demo, i));
   printf ("UDP echo traffic flows from %s to %s every 200 ms.\n\n", names[0], names[1]);
   printf ("Try, from another shell:\n");
   printf ("  labctl set %s rate 1mbit\n", names[0]);
-  printf ("  ip netns exec %s ping 198.18.0.2\n", names[0]);
+  printf ("  ip netns exec %s ping %s\n", names[0], echo_address);
   printf ("  labctl reset %s\n\n", names[0]);
   printf ("Press Ctrl+C to stop the demo and remove both namespaces.\n");
   fflush (stdout);

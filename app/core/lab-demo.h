@@ -20,6 +20,11 @@ G_DECLARE_FINAL_TYPE (LabDemo, lab_demo, LAB, DEMO, GObject)
 LabDemo *lab_demo_new (const char *prefix);
 /* Node namespace names, valid after start: { "PREFIX-a", "PREFIX-b", NULL }. */
 const char * const *lab_demo_get_node_names (LabDemo *self);
+/*
+ * Returns the IPv4 address and prefix length on eth0 of the node named
+ * lab_demo_get_node_names()[index]: "198.18.0.1/24" for index 0, "198.18.0.2/24" for index 1.
+ */
+const char *lab_demo_get_node_address (LabDemo *self, guint index);
 /* Fails with LAB_ERROR_EXISTS when a node's namespace already exists; leaves nothing behind. */
 void lab_demo_start_async (LabDemo *self, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data);
