@@ -116,8 +116,10 @@ test_start_stop (void)
 
   g_assert_true (netns_listed (name_a));
   g_assert_true (netns_listed (name_b));
-  assert_node_address (name_a, "198.18.0.1/24");
-  assert_node_address (name_b, "198.18.0.2/24");
+  g_assert_cmpstr (lab_demo_get_node_address (demo, 0), ==, "198.18.0.1/24");
+  g_assert_cmpstr (lab_demo_get_node_address (demo, 1), ==, "198.18.0.2/24");
+  assert_node_address (name_a, lab_demo_get_node_address (demo, 0));
+  assert_node_address (name_b, lab_demo_get_node_address (demo, 1));
   assert_node_link_up (name_a);
   assert_node_link_up (name_b);
   g_assert_cmpuint (count_open_sockets (), >, sockets_before);
