@@ -14,7 +14,7 @@ packages=(
   libgtk-4-bin xvfb xauth imagemagick
   # tests
   desktop-file-utils appstream-util iputils-ping
-  # real netem in a VM: Debian's kernel has sch_netem, this one does not
+  # netem in a VM, since Debian's kernel has sch_netem and the host kernel may not
   qemu-system-x86 busybox-static cpio
 )
 

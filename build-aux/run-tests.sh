@@ -26,7 +26,7 @@ setup_build() {
 setup_build _build-tests
 setup_build _build-tests-asan -Db_sanitize=address,undefined -Db_lundef=false
 
-# The tracing tests and the app mount tracefs when it is missing; put the
+# The tracing tests and the app mount tracefs when it is missing. Put the
 # machine back as it was, even when a test aborted before its own unmount.
 tracefs_was_mounted=no
 if findmnt -t tracefs /sys/kernel/tracing >/dev/null 2>&1; then
