@@ -57,7 +57,11 @@ labctl_resolve_target (const char *target, GError **error)
     return NULL;
 
   machine = lab_machine_monitor_lookup (monitor, target);
-  if (machine == NULL)
+  if (machine == NULL && !g_str_equal (target, ".host") && !lab_netns_name_is_valid (target))
+    g_set_error (error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT,
+                 "Invalid target '%s': a name cannot be empty, '.' or '..', or contain '/'; "
+                 "run 'labctl list' to see the targets", target);
+  else if (machine == NULL)
     g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
                  "No machine or namespace named '%s'; run 'labctl list' to see the targets",
                  target);

@@ -89,7 +89,7 @@ add_machined_machine (LabMachineMonitor *self, const char *name, GPid leader, co
     lab_machine_monitor_remove_machine_at (self, position);
 
   /* The netns follows the leader, which is fixed for the machine's life. */
-  netns = lab_netns_new_pid (leader);
+  netns = lab_netns_new_machine (name, leader);
   machine = lab_machine_new (LAB_MACHINE_MACHINED, name, netns);
   lab_machine_set_leader (machine, leader);
   lab_machine_set_class (machine, klass);

@@ -90,6 +90,20 @@ lab_netns_new_pid (GPid pid)
 }
 
 LabNetns *
+lab_netns_new_machine (const char *machine, GPid leader)
+{
+  LabNetns *netns;
+
+  g_return_val_if_fail (machine != NULL, NULL);
+  g_return_val_if_fail (leader > 0, NULL);
+
+  netns = lab_netns_alloc (LAB_NETNS_PID);
+  netns->pid = leader;
+  netns->description = g_strdup_printf ("machine '%s' (leader PID %d)", machine, (int) leader);
+  return netns;
+}
+
+LabNetns *
 lab_netns_ref (LabNetns *netns)
 {
   g_return_val_if_fail (netns != NULL, NULL);
@@ -157,8 +171,8 @@ set_open_error (LabNetns *netns, int err, GError **error)
     {
       if (netns->kind == LAB_NETNS_PID)
         g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
-                     "Process %d is gone, so its network namespace is too; refresh the list",
-                     (int) netns->pid);
+                     "The network namespace of %s is gone because process %d exited; "
+                     "refresh the list", netns->description, (int) netns->pid);
       else
         g_set_error (error, LAB_ERROR, LAB_ERROR_NOT_FOUND,
                      "Network namespace %s not found in %s: it was deleted or never created; "

@@ -27,6 +27,8 @@ LabNetns *lab_netns_new_host (void);
 /* Fails with LAB_ERROR_INVALID_ARGUMENT for "", ".", "..", names with '/' or over NAME_MAX. */
 LabNetns *lab_netns_new_named (const char *name, GError **error);
 LabNetns *lab_netns_new_pid (GPid pid);
+/* The namespace of a machined machine's leader; messages name the machine, not only the PID. */
+LabNetns *lab_netns_new_machine (const char *machine, GPid leader);
 LabNetns *lab_netns_ref (LabNetns *netns);
 void lab_netns_unref (LabNetns *netns);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LabNetns, lab_netns_unref)
@@ -37,7 +39,7 @@ LabNetnsKind lab_netns_get_kind (LabNetns *netns);
 const char *lab_netns_get_name (LabNetns *netns);
 /* The process for LAB_NETNS_PID, else 0. */
 GPid lab_netns_get_pid (LabNetns *netns);
-/* For messages: "'demo-a'", "the host", "PID 1234". */
+/* For messages: "'demo-a'", "the host", "PID 1234", "machine 'web' (leader PID 1234)". */
 const char *lab_netns_get_description (LabNetns *netns);
 /* A path that names the namespace, for nsenter --net=PATH. */
 char *lab_netns_dup_path (LabNetns *netns);

@@ -24,7 +24,10 @@ lab_shaper_target_free (Target *target)
   g_free (target);
 }
 
-/* "namespace 'x'", "the host namespace" or "the namespace of PID 1234", for messages. */
+/*
+ * "namespace 'x'", "the host namespace", "the namespace of PID 1234" or "the
+ * namespace of machine 'web' (leader PID 1234)", for messages.
+ */
 char *
 lab_shaper_describe_netns (LabNetns *netns)
 {
@@ -33,7 +36,7 @@ lab_shaper_describe_netns (LabNetns *netns)
     case LAB_NETNS_NAMED:
       return g_strdup_printf ("namespace '%s'", lab_netns_get_name (netns));
     case LAB_NETNS_PID:
-      return g_strdup_printf ("the namespace of PID %d", (int) lab_netns_get_pid (netns));
+      return g_strdup_printf ("the namespace of %s", lab_netns_get_description (netns));
     case LAB_NETNS_HOST:
     default:
       return g_strdup ("the host namespace");
