@@ -39,6 +39,7 @@ struct _LabBpfEvents
   GPtrArray *ring_headers;
   GSource *reader;
   gsize next_buffer; /* round-robin start, so one busy CPU cannot hide the others */
+  gboolean reported_unreadable_record; /* logged once per start */
   GTask *start_task;
   GCancellable *cancellable; /* cancelled by stop */
 
@@ -328,6 +329,39 @@ emit_pending (LabBpfEvents *self)
 }
 
 /*
+ * Handles a failed perf_buffer__consume_buffer() of buffer @index, whose
+ * data_tail was @tail_before. libbpf (1.1) advances data_tail past a record
+ * that its callback rejects, and leaves it in place only when copying a record
+ * that wraps around the buffer end fails to allocate. libbpf logs the cause
+ * and returns LIBBPF_PERF_EVENT_ERROR (-1), which is no errno.
+ */
+static void
+handle_consume_error (LabBpfEvents *self, gsize index, __u64 tail_before)
+{
+  struct perf_event_mmap_page *header = g_ptr_array_index (self->ring_headers, index);
+
+  if (header == NULL)
+    return;
+
+  /* A record left unread would keep the reader ready forever, so prepare stops checking it. */
+  if (header->data_tail == tail_before)
+    {
+      g_warning ("libbpf could not read a record in perf buffer %zu (see the libbpf warning); "
+                 "that buffer is read only when another buffer wakes the reader",
+                 index);
+      g_ptr_array_index (self->ring_headers, index) = NULL;
+      return;
+    }
+
+  if (!self->reported_unreadable_record)
+    {
+      g_warning ("libbpf reported an unreadable record in perf buffer %zu (see the libbpf warning)",
+                 index);
+      self->reported_unreadable_record = TRUE;
+    }
+}
+
+/*
  * Consumes per-CPU buffers round-robin until EVENT_BUDGET events are
  * collected, then emits them. Buffers left unread are found by the reader
  * source's next prepare.
@@ -340,21 +374,14 @@ drain (LabBpfEvents *self)
 
   while (visited < buffer_count && self->pending->len < EVENT_BUDGET)
     {
+      struct perf_event_mmap_page *header = g_ptr_array_index (self->ring_headers,
+                                                               self->next_buffer);
+      __u64 tail_before = header != NULL ? header->data_tail : 0;
       int err = perf_buffer__consume_buffer (self->perf_buffer, self->next_buffer);
 
-      /*
-       * libbpf returns -ENOENT for a slot without a buffer, such as an offline
-       * CPU's. Any other error leaves the failing record unread, so that buffer
-       * is no longer checked for unread records, which would keep the reader
-       * ready forever.
-       */
-      if (err < 0 && err != -ENOENT
-          && g_ptr_array_index (self->ring_headers, self->next_buffer) != NULL)
-        {
-          g_warning ("Reading perf buffer %zu failed: %s; its later BPF events are not read",
-                     self->next_buffer, g_strerror (-err));
-          g_ptr_array_index (self->ring_headers, self->next_buffer) = NULL;
-        }
+      /* libbpf returns -ENOENT for a slot without a buffer, such as an offline CPU's. */
+      if (err < 0 && err != -ENOENT)
+        handle_consume_error (self, self->next_buffer, tail_before);
       self->next_buffer = (self->next_buffer + 1) % buffer_count;
       visited++;
     }
@@ -416,14 +443,16 @@ reader_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   ReaderSource *reader = (ReaderSource *) source;
   struct epoll_event ready[16];
 
-  /* Empties epoll's ready list, so the next poll blocks until a new wakeup. */
+  /*
+   * Takes up to 16 wakeups from epoll's ready list, so that the next poll
+   * blocks once the list is empty. One call per dispatch bounds the time spent
+   * here: with more busy CPUs, the epoll fd stays readable and the next
+   * dispatch takes the rest. drain() reads every buffer by its positions, not
+   * by these wakeups.
+   */
   if (g_source_query_unix_fd (source, reader->epoll_tag) & G_IO_IN)
-    {
-      int fd = perf_buffer__epoll_fd (reader->events->perf_buffer);
-
-      while (epoll_wait (fd, ready, G_N_ELEMENTS (ready), 0) == G_N_ELEMENTS (ready))
-        ;
-    }
+    epoll_wait (perf_buffer__epoll_fd (reader->events->perf_buffer), ready,
+                G_N_ELEMENTS (ready), 0);
   drain (reader->events);
   return G_SOURCE_CONTINUE;
 }
@@ -521,6 +550,7 @@ on_programs_loaded (GObject *source_object, GAsyncResult *result, gpointer user_
   self->perf_buffer = g_steal_pointer (&loaded->perf_buffer);
   g_free (loaded);
   self->next_buffer = 0;
+  self->reported_unreadable_record = FALSE;
   attach_reader (self);
 
   g_debug ("Lab's BPF programs are attached; reading %zu perf buffers",

@@ -282,6 +282,43 @@ test_lost_count (void)
   lab_bpf_events_stop (events);
 }
 
+/* Counts this process's open BPF program file descriptors. */
+static guint
+count_bpf_program_fds (void)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+  guint count = 0;
+
+  g_assert_nonnull (fds);
+  while ((name = g_dir_read_name (fds)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (g_strcmp0 (target, "anon_inode:bpf-prog") == 0)
+        count++;
+    }
+  return count;
+}
+
+static gboolean
+on_poll_tick (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the main loop until this process holds no BPF program fd. */
+static void
+wait_for_programs_detached (void)
+{
+  guint tick = g_timeout_add (10, on_poll_tick, NULL);
+
+  while (count_bpf_program_fds () > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+}
+
 /* Lists this process's epoll file descriptors. */
 static GArray *
 list_epoll_fds (void)
@@ -396,9 +433,9 @@ on_burst_exited (GPid pid, int status, gpointer user_data)
 static void
 run_exec_burst (guint exec_count, gboolean all_at_once)
 {
-  g_autoptr (GArray) epoll_before = list_epoll_fds ();
-  g_autoptr (LabBpfEvents) events = start_events ();
-  g_autoptr (GArray) epoll_after = list_epoll_fds ();
+  g_autoptr (GArray) epoll_before = NULL;
+  g_autoptr (LabBpfEvents) events = NULL;
+  g_autoptr (GArray) epoll_after = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *directory = g_dir_make_tmp ("lab-burst-XXXXXX", &error);
   g_autofree char *path = NULL;
@@ -410,6 +447,15 @@ run_exec_burst (guint exec_count, gboolean all_at_once)
   gulong handler;
   guint iterations = 0;
   guint64 lost;
+
+  /*
+   * An earlier test's perf buffer closes its epoll fd on a worker thread. If it
+   * closed between the two listings, the new buffer could reuse its number.
+   */
+  wait_for_programs_detached ();
+  epoll_before = list_epoll_fds ();
+  events = start_events ();
+  epoll_after = list_epoll_fds ();
 
   g_assert_no_error (error);
   path = g_build_filename (directory, "true", NULL);
@@ -487,32 +533,6 @@ test_burst_over_budget (void)
   run_exec_burst (1100, TRUE);
 }
 
-/* Counts this process's open BPF program file descriptors. */
-static guint
-count_bpf_program_fds (void)
-{
-  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
-  const char *name;
-  guint count = 0;
-
-  g_assert_nonnull (fds);
-  while ((name = g_dir_read_name (fds)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
-
-      if (g_strcmp0 (target, "anon_inode:bpf-prog") == 0)
-        count++;
-    }
-  return count;
-}
-
-static gboolean
-on_poll_tick (gpointer user_data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
 static void
 test_stop_detaches (void)
 {
@@ -531,17 +551,6 @@ test_stop_detaches (void)
 
   g_assert_cmpuint (count_bpf_program_fds (), ==, 0);
   g_assert_cmpuint (lab_bpf_events_get_lost (events), ==, 0);
-}
-
-/* Iterates the main loop until this process holds no BPF program fd. */
-static void
-wait_for_programs_detached (void)
-{
-  guint tick = g_timeout_add (10, on_poll_tick, NULL);
-
-  while (count_bpf_program_fds () > 0)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (tick);
 }
 
 /* A stop while the programs load on their thread, then a start at once, which succeeds. */
