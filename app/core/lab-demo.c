@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "lab-demo.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include "lab-demo-node-private.h"
 #include "lab-demo-traffic-private.h"
 #include "lab-error.h"
+#include "lab-journal.h"
 #include "lab-netns.h"
 
 #define DEMO_N_NODES 2
@@ -24,6 +28,7 @@ typedef enum {
   DEMO_STOPPED,
   DEMO_STARTING,
   DEMO_RUNNING,
+  DEMO_STOPPING, /* the traffic is stopped and a worker thread removes the namespaces */
 } DemoState;
 
 struct _LabDemo {
@@ -36,6 +41,7 @@ struct _LabDemo {
   DemoState state;
   /* Which namespace files this demo created, so stop never removes someone else's. */
   gboolean node_created[DEMO_N_NODES];
+  int lock_fd; /* the held lock file of a running demo, or -1 */
 
   GMainContext *context;
   DemoTraffic *traffic; /* NULL unless running */
@@ -61,9 +67,133 @@ typedef struct {
   char *node_names[DEMO_N_NODES];
   LabNetns *netns[DEMO_N_NODES];
   gboolean node_created[DEMO_N_NODES];
+  int lock_fd;
   int sender_fd;
   int echo_fd;
 } DemoBuild;
+
+/*
+ * The lock file of a running demo. A demo holds an exclusive flock() on
+ * $LAB_RUNTIME_DIR/demo-PREFIX.lock from its start until its namespaces are
+ * removed, with its PID written in the file, so other processes can tell a
+ * live demo from namespaces that a killed one left behind.
+ */
+
+static char *
+demo_lock_path (const char *dir, const char *prefix)
+{
+  g_autofree char *name = g_strdup_printf ("demo-%s.lock", prefix);
+
+  return g_build_filename (dir, name, NULL);
+}
+
+/* Sets LAB_ERROR_BUSY naming the PID that the lock file @fd contains. */
+static void
+set_running_error (int fd, const char *prefix, GError **error)
+{
+  char text[32] = "";
+  guint64 pid = 0;
+
+  if (pread (fd, text, sizeof text - 1, 0) > 0
+      && g_ascii_string_to_unsigned (g_strstrip (text), 10, 1, G_MAXINT, &pid, NULL))
+    g_set_error (error, LAB_ERROR, LAB_ERROR_BUSY,
+                 "The demo lab '%s' is running in PID %" G_GUINT64_FORMAT "; stop it with Ctrl+C "
+                 "there or 'kill -TERM %" G_GUINT64_FORMAT "'",
+                 prefix, pid, pid);
+  else
+    /* The holder has locked the file but not written its PID yet. */
+    g_set_error (error, LAB_ERROR, LAB_ERROR_BUSY,
+                 "The demo lab '%s' is starting in another process; stop it there first", prefix);
+}
+
+static gboolean
+check_lock_prefix (const char *prefix, GError **error)
+{
+  if (strchr (prefix, '/') != NULL)
+    {
+      g_set_error (error, LAB_ERROR, LAB_ERROR_INVALID_ARGUMENT,
+                   "Invalid demo prefix '%s': it must not contain '/'", prefix);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Takes the lock of the demo @prefix and writes this PID in it. Returns its fd, or -1. Blocking. */
+static int
+demo_lock_acquire (const char *prefix, GError **error)
+{
+  g_autofree char *dir = lab_journal_dup_dir ();
+  g_autofree char *path = demo_lock_path (dir, prefix);
+  g_autofree char *pid = g_strdup_printf ("%d\n", (int) getpid ());
+
+  if (!check_lock_prefix (prefix, error))
+    return -1;
+  if (g_mkdir_with_parents (dir, 0700) < 0)
+    {
+      int err = errno;
+
+      g_set_error (error, LAB_ERROR, lab_error_from_errno (err),
+                   "Could not create the runtime directory '%s': %s; check its parent or set "
+                   "LAB_RUNTIME_DIR",
+                   dir, g_strerror (err));
+      return -1;
+    }
+
+  for (;;)
+    {
+      struct stat fd_st;
+      struct stat path_st;
+      int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      int err;
+
+      if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+        {
+          err = errno;
+          if (err == EWOULDBLOCK)
+            set_running_error (fd, prefix, error);
+          else
+            g_set_error (error, LAB_ERROR, lab_error_from_errno (err),
+                         "Could not lock the demo lock file '%s': %s", path, g_strerror (err));
+          if (fd >= 0)
+            close (fd);
+          return -1;
+        }
+
+      /* A demo that stopped after our open() unlinked that file: lock the current one instead. */
+      if (fstat (fd, &fd_st) == 0 && stat (path, &path_st) == 0 && fd_st.st_dev == path_st.st_dev
+          && fd_st.st_ino == path_st.st_ino)
+        {
+          if (ftruncate (fd, 0) < 0 || pwrite (fd, pid, strlen (pid), 0) < 0)
+            g_warning ("Could not write the PID into the demo lock file '%s': %s", path,
+                       g_strerror (errno));
+          return fd;
+        }
+      err = errno;
+      close (fd);
+      if (err != 0 && err != ENOENT)
+        {
+          g_set_error (error, LAB_ERROR, lab_error_from_errno (err),
+                       "Could not check the demo lock file '%s': %s", path, g_strerror (err));
+          return -1;
+        }
+    }
+}
+
+/* Unlinks the lock file before closing it, so a start that opened the old file retries. */
+static void
+demo_lock_release (int *fd, const char *prefix)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+
+  if (*fd < 0)
+    return;
+  dir = lab_journal_dup_dir ();
+  path = demo_lock_path (dir, prefix);
+  if (unlink (path) < 0 && errno != ENOENT)
+    g_warning ("Could not remove the demo lock file '%s': %s", path, g_strerror (errno));
+  close_fd (fd);
+}
 
 /* The start, on a GTask worker thread. */
 
@@ -75,12 +205,16 @@ demo_build_new (LabDemo *self)
   build->prefix = g_strdup (self->prefix);
   for (guint i = 0; i < DEMO_N_NODES; i++)
     build->node_names[i] = g_strdup (self->node_names[i]);
+  build->lock_fd = -1;
   build->sender_fd = -1;
   build->echo_fd = -1;
   return build;
 }
 
-/* Closes the sockets and removes the namespaces that this build created. Blocking. */
+/*
+ * Closes the sockets, removes the namespaces that this build created and
+ * releases the lock. Blocking.
+ */
 static void
 demo_build_undo (DemoBuild *build)
 {
@@ -99,6 +233,7 @@ demo_build_undo (DemoBuild *build)
                    build->node_names[i], g_strerror (-ret), build->node_names[i]);
       build->node_created[i] = FALSE;
     }
+  demo_lock_release (&build->lock_fd, build->prefix);
 }
 
 static void
@@ -129,6 +264,11 @@ demo_build_run (DemoBuild *build, GCancellable *cancellable, GError **error)
       if (build->netns[i] == NULL)
         return FALSE;
     }
+
+  /* Taken first, so a live demo with this prefix is reported as running, not as existing. */
+  build->lock_fd = demo_lock_acquire (build->prefix, error);
+  if (build->lock_fd < 0)
+    return FALSE;
 
   dir_fd = lab_demo_open_netns_run_dir (error);
   if (dir_fd < 0)
@@ -276,6 +416,7 @@ demo_build_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_
       self->node_created[i] = build->node_created[i];
       build->node_created[i] = FALSE;
     }
+  self->lock_fd = g_steal_fd (&build->lock_fd);
   self->echo_count = 0;
   self->state = DEMO_RUNNING;
   start_traffic (self, g_steal_fd (&build->sender_fd), g_steal_fd (&build->echo_fd));
@@ -332,6 +473,14 @@ lab_demo_start_async (LabDemo *self, GCancellable *cancellable, GAsyncReadyCallb
   /* A build that finished is reported as done even if cancelled late; stop removes it. */
   g_task_set_check_cancellable (task, FALSE);
 
+  if (self->state == DEMO_STOPPING)
+    {
+      g_task_return_new_error (task, LAB_ERROR, LAB_ERROR_BUSY,
+                               "The demo lab '%s' is still stopping; start it again once the stop "
+                               "has finished",
+                               self->prefix);
+      return;
+    }
   if (self->state != DEMO_STOPPED)
     {
       g_task_return_new_error (task, LAB_ERROR, LAB_ERROR_BUSY,
@@ -361,21 +510,57 @@ lab_demo_start_finish (LabDemo *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* What a stop must remove, handed from the demo to lab_demo_stop() or the removal thread. */
+typedef struct {
+  char *prefix;
+  GStrv names; /* the namespace files that this demo created */
+  int lock_fd;
+} DemoRemoval;
+
+static void
+demo_removal_free (DemoRemoval *removal)
+{
+  demo_lock_release (&removal->lock_fd, removal->prefix);
+  g_strfreev (removal->names);
+  g_free (removal->prefix);
+  g_free (removal);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DemoRemoval, demo_removal_free)
+
+/* Removes the namespace files, then releases the lock. Blocking. */
+static gboolean
+demo_removal_run (DemoRemoval *removal, GError **error)
+{
+  /* Once the sockets close, nothing but the mounts keeps the namespaces alive. */
+  gboolean ok = lab_demo_remove_netns_files ((const char * const *) removal->names, error);
+
+  demo_lock_release (&removal->lock_fd, removal->prefix);
+  return ok;
+}
+
 /*
- * Stops the traffic and hands over the names of the namespace files that this
- * demo created, which the caller must remove. Returns NULL with
- * LAB_ERROR_BUSY while a start is in progress.
+ * Stops the traffic and hands over what the caller must remove. Returns NULL
+ * with LAB_ERROR_BUSY while a start or another stop is in progress.
  */
-static GStrv
+static DemoRemoval *
 demo_stop_begin (LabDemo *self, GError **error)
 {
   g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
+  DemoRemoval *removal;
 
   if (self->state == DEMO_STARTING)
     {
       g_set_error (error, LAB_ERROR, LAB_ERROR_BUSY,
                    "The demo lab '%s' is still starting; cancel the start or stop it once "
                    "the start has finished",
+                   self->prefix);
+      return NULL;
+    }
+  if (self->state == DEMO_STOPPING)
+    {
+      g_set_error (error, LAB_ERROR, LAB_ERROR_BUSY,
+                   "The demo lab '%s' is already stopping; wait for that stop to finish",
                    self->prefix);
       return NULL;
     }
@@ -391,22 +576,26 @@ demo_stop_begin (LabDemo *self, GError **error)
   if (self->state == DEMO_RUNNING)
     g_debug ("Demo '%s' stopped after %" G_GUINT64_FORMAT " echoes", self->prefix,
              self->echo_count);
-  self->state = DEMO_STOPPED;
-  return g_strv_builder_end (names);
+
+  removal = g_new0 (DemoRemoval, 1);
+  removal->prefix = g_strdup (self->prefix);
+  removal->names = g_strv_builder_end (names);
+  removal->lock_fd = g_steal_fd (&self->lock_fd);
+  return removal;
 }
 
 gboolean
 lab_demo_stop (LabDemo *self, GError **error)
 {
-  g_auto (GStrv) names = NULL;
+  g_autoptr (DemoRemoval) removal = NULL;
 
   g_return_val_if_fail (LAB_IS_DEMO (self), FALSE);
 
-  names = demo_stop_begin (self, error);
-  if (names == NULL)
+  removal = demo_stop_begin (self, error);
+  if (removal == NULL)
     return FALSE;
-  /* Once the sockets close, nothing but the mounts keeps the namespaces alive. */
-  return lab_demo_remove_netns_files ((const char * const *) names, error);
+  self->state = DEMO_STOPPED;
+  return demo_removal_run (removal, error);
 }
 
 static void
@@ -415,7 +604,22 @@ demo_remove_thread (GTask *task, gpointer source_object, gpointer task_data,
 {
   GError *error = NULL;
 
-  if (!lab_demo_remove_netns_files (task_data, &error))
+  if (!demo_removal_run (task_data, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+demo_remove_done_cb (GObject *source_object, GAsyncResult *result, gpointer user_data)
+{
+  LabDemo *self = LAB_DEMO (source_object);
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  /* Only now are the namespaces gone, so a start from here on cannot find them. */
+  self->state = DEMO_STOPPED;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -426,8 +630,9 @@ lab_demo_stop_async (LabDemo *self, GCancellable *cancellable, GAsyncReadyCallba
                      gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
+  g_autoptr (GTask) remove_task = NULL;
   GError *error = NULL;
-  GStrv names;
+  DemoRemoval *removal;
 
   g_return_if_fail (LAB_IS_DEMO (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -437,14 +642,19 @@ lab_demo_stop_async (LabDemo *self, GCancellable *cancellable, GAsyncReadyCallba
   /* Once the traffic is stopped, the namespaces must go, so cancelling does not skip that. */
   g_task_set_check_cancellable (task, FALSE);
 
-  names = demo_stop_begin (self, &error);
-  if (names == NULL)
+  removal = demo_stop_begin (self, &error);
+  if (removal == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  g_task_set_task_data (task, names, (GDestroyNotify) g_strfreev);
-  g_task_run_in_thread (task, demo_remove_thread);
+  self->state = DEMO_STOPPING;
+
+  remove_task = g_task_new (self, cancellable, demo_remove_done_cb, g_steal_pointer (&task));
+  g_task_set_source_tag (remove_task, demo_remove_thread);
+  g_task_set_check_cancellable (remove_task, FALSE);
+  g_task_set_task_data (remove_task, removal, (GDestroyNotify) demo_removal_free);
+  g_task_run_in_thread (remove_task, demo_remove_thread);
 }
 
 gboolean
@@ -484,7 +694,8 @@ lab_demo_dispose (GObject *object)
   /*
    * Blocks while a running demo's namespaces are removed, so a UI thread calls
    * lab_demo_stop_async first. A start in progress holds a reference, so the
-   * state here is never DEMO_STARTING.
+   * state here is never DEMO_STARTING, and a stop in progress holds one too,
+   * so it is never DEMO_STOPPING either.
    */
   if (!lab_demo_stop (self, &error))
     g_warning ("Demo lab '%s' not fully removed: %s", self->prefix, error->message);
@@ -560,4 +771,46 @@ lab_demo_class_init (LabDemoClass *klass)
 static void
 lab_demo_init (LabDemo *self)
 {
+  self->lock_fd = -1;
+}
+
+gboolean
+lab_demo_check_not_running (const char *prefix, GError **error)
+{
+  g_autofree char *dir = lab_journal_dup_dir ();
+  g_autofree char *path = NULL;
+  int fd;
+
+  g_return_val_if_fail (prefix != NULL, FALSE);
+
+  if (!check_lock_prefix (prefix, error))
+    return FALSE;
+  path = demo_lock_path (dir, prefix);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int err = errno;
+
+      if (err == ENOENT)
+        return TRUE;
+      g_set_error (error, LAB_ERROR, lab_error_from_errno (err),
+                   "Could not open the demo lock file '%s': %s", path, g_strerror (err));
+      return FALSE;
+    }
+
+  /* Only demos take the exclusive lock, so a shared one fails only while a demo holds it. */
+  if (flock (fd, LOCK_SH | LOCK_NB) < 0)
+    {
+      int err = errno;
+
+      if (err == EWOULDBLOCK)
+        set_running_error (fd, prefix, error);
+      else
+        g_set_error (error, LAB_ERROR, lab_error_from_errno (err),
+                     "Could not check the demo lock file '%s': %s", path, g_strerror (err));
+      close (fd);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
 }

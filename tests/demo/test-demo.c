@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The demo lab on real namespaces: start, traffic, stop, and a name that already exists. */
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lab-test.h"
 
@@ -274,6 +276,100 @@ test_cancelled (void)
   g_assert_false (netns_listed (name_a));
 }
 
+static guint64 stat_inode (const char *name);
+
+static void
+test_start_while_stopping (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (GAsyncResult) stop_result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+
+  /* The removal runs on a worker thread, so the start below comes before it ends. */
+  lab_demo_stop_async (demo, NULL, start_cb, &stop_result);
+  g_assert_false (start_demo (demo, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, "still stopping"));
+  g_assert_null (strstr (error->message, "ip netns delete"));
+  g_clear_error (&error);
+
+  while (stop_result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (lab_demo_stop_finish (demo, stop_result, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_file_exists (name_a));
+
+  /* Once the stop has finished, the same object starts again. */
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+  g_assert_true (netns_listed (name_a));
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+}
+
+static char *
+lock_file_path (const char *prefix)
+{
+  g_autofree char *name = g_strdup_printf ("demo-%s.lock", prefix);
+  const char *dir = g_getenv ("LAB_RUNTIME_DIR");
+
+  g_assert_nonnull (dir);
+  return g_build_filename (dir, name, NULL);
+}
+
+static void
+test_second_demo_running (void)
+{
+  g_autofree char *prefix = lab_test_unique_name ("demo");
+  g_autoptr (LabDemo) demo = lab_demo_new (prefix);
+  g_autoptr (LabDemo) second = lab_demo_new (prefix);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name_a = g_strdup_printf ("%s-a", prefix);
+  g_autofree char *name_b = g_strdup_printf ("%s-b", prefix);
+  g_autofree char *lock_path = lock_file_path (prefix);
+  g_autofree char *expected = g_strdup_printf ("running in PID %d;", (int) getpid ());
+  g_autofree char *lock_text = NULL;
+  guint64 inode_a;
+
+  g_assert_true (start_demo (demo, &error));
+  g_assert_no_error (error);
+  inode_a = stat_inode (name_a);
+  g_assert_true (g_file_get_contents (lock_path, &lock_text, NULL, NULL));
+  g_assert_cmpint (atoi (lock_text), ==, getpid ());
+
+  /* A second demo with the prefix names the running one instead of offering --cleanup. */
+  g_assert_false (start_demo (second, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, expected));
+  g_assert_null (strstr (error->message, "--cleanup"));
+  g_clear_error (&error);
+  g_assert_false (lab_demo_check_not_running (prefix, &error));
+  g_assert_error (error, LAB_ERROR, LAB_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, expected));
+  g_clear_error (&error);
+
+  /* The failed start left the running demo and its lock intact. */
+  g_clear_object (&second);
+  g_assert_true (netns_listed (name_a));
+  g_assert_true (netns_listed (name_b));
+  g_assert_cmpuint (stat_inode (name_a), ==, inode_a);
+  g_assert_true (g_file_test (lock_path, G_FILE_TEST_EXISTS));
+  g_assert_false (lab_demo_check_not_running (prefix, NULL));
+
+  g_assert_true (lab_demo_stop (demo, &error));
+  g_assert_no_error (error);
+  g_assert_false (netns_listed (name_a));
+  g_assert_false (g_file_test (lock_path, G_FILE_TEST_EXISTS));
+  g_assert_true (lab_demo_check_not_running (prefix, &error));
+  g_assert_no_error (error);
+}
+
 static guint64
 stat_inode (const char *name)
 {
@@ -369,6 +465,8 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/demo/stop-async", test_stop_async);
   g_test_add_func ("/lab/demo/dispose-removes", test_dispose_removes);
   g_test_add_func ("/lab/demo/cancelled", test_cancelled);
+  g_test_add_func ("/lab/demo/start-while-stopping", test_start_while_stopping);
+  g_test_add_func ("/lab/demo/second-demo-running", test_second_demo_running);
   g_test_add_func ("/lab/demo/exists", test_exists_first);
   g_test_add_func ("/lab/demo/exists-second", test_exists_second);
   g_test_add_func ("/lab/demo/invalid-prefix", test_invalid_prefix);
