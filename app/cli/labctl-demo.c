@@ -23,22 +23,32 @@ stop_requested_cb (gpointer user_data)
 /*
  * Removes the namespaces PREFIX-a and PREFIX-b that a demo left behind (after
  * SIGKILL, for example), as `ip netns delete` does: unmount, then unlink.
+ * Fails without removing anything while a demo with this prefix runs.
  */
 static int
 cleanup_demo (const char *prefix)
 {
   g_autoptr (LabDemo) demo = lab_demo_new (prefix);
   const char * const *names = lab_demo_get_node_names (demo);
+  g_autoptr (GError) error = NULL;
   int status = EXIT_SUCCESS;
+
+  for (gsize i = 0; names[i] != NULL; i++)
+    {
+      if (!lab_netns_name_is_valid (names[i]))
+        return labctl_usage_error ("invalid prefix '%s': the namespace name '%s' must not be "
+                                   "'.' or '..' or contain '/'",
+                                   prefix, names[i]);
+    }
+
+  /* The namespaces of a live demo are not left behind: its owner removes them when it stops. */
+  if (!lab_demo_check_not_running (prefix, &error))
+    return labctl_fail (error);
 
   for (gsize i = 0; names[i] != NULL; i++)
     {
       g_autofree char *path = NULL;
 
-      if (!lab_netns_name_is_valid (names[i]))
-        return labctl_usage_error ("invalid prefix '%s': the namespace name '%s' must not be "
-                                   "'.' or '..' or contain '/'",
-                                   prefix, names[i]);
       path = g_build_filename (LAB_NETNS_RUN_DIR, names[i], NULL);
       if (!g_file_test (path, G_FILE_TEST_EXISTS))
         {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # labctl demo builds both node namespaces, keeps them until SIGTERM, then
-# removes them and exits 0. --cleanup removes namespaces that a killed demo left.
+# removes them and exits 0. --cleanup removes namespaces that a killed demo left,
+# and neither --cleanup nor a second start touches a demo that still runs.
 set -u
 
 fail () {
@@ -41,6 +42,25 @@ ip -n "$prefix-b" -o -4 addr show dev eth0 | grep -qF "inet 198.18.0.2/24" \
 grep -qF "labctl set $prefix-a rate 1mbit" "$output" || fail "help text lacks the 'labctl set' example"
 grep -qF "ip netns exec $prefix-a ping 198.18.0.2" "$output" || fail "help text lacks the ping example"
 
+# --- a second start and --cleanup both fail while this demo runs, and leave it intact ---
+running="running in PID $pid;"
+lock="${LAB_RUNTIME_DIR:-/run/kinvolk-lab}/demo-$prefix.lock"
+[ "$(cat "$lock")" = "$pid" ] || fail "lock file '$lock' does not contain PID $pid"
+inode_before=$(stat -c %i "/run/netns/$prefix-a")
+second=$("$labctl" demo --prefix "$prefix" 2>&1)
+status=$?
+[ "$status" -eq 1 ] || fail "a second labctl demo exited with status $status, expected 1: $second"
+grep -qF -- "$running" <<<"$second" || fail "a second labctl demo does not name PID $pid: $second"
+grep -qF -- "--cleanup" <<<"$second" && fail "a second labctl demo offers --cleanup: $second"
+cleanup=$("$labctl" demo --prefix "$prefix" --cleanup 2>&1)
+status=$?
+[ "$status" -eq 1 ] || fail "--cleanup of a running demo exited with status $status, expected 1"
+grep -qF -- "$running" <<<"$cleanup" || fail "--cleanup does not name PID $pid: $cleanup"
+netns_listed "$prefix-a" || fail "'$prefix-a' removed from under the running demo"
+netns_listed "$prefix-b" || fail "'$prefix-b' removed from under the running demo"
+[ "$(stat -c %i "/run/netns/$prefix-a")" = "$inode_before" ] || fail "'$prefix-a' was replaced"
+kill -0 "$pid" 2>/dev/null || fail "the running demo exited after the second start"
+
 kill -TERM "$pid"
 wait "$pid"
 status=$?
@@ -49,6 +69,7 @@ trap 'rm -f "$output"' EXIT
 grep -q "Stopping the demo lab" "$output" || fail "labctl demo did not report the stop"
 netns_listed "$prefix-a" && fail "'$prefix-a' still listed after SIGTERM"
 netns_listed "$prefix-b" && fail "'$prefix-b' still listed after SIGTERM"
+[ -e "$lock" ] && fail "lock file '$lock' left after SIGTERM"
 
 # --- a leftover namespace blocks the start, and --cleanup removes it ---
 ip netns add "$prefix-a" || fail "cannot create '$prefix-a' for the cleanup check"
