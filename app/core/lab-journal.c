@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lab-error.h"
+#include "lab-netns.h"
 #include "lab-shaper.h"
 
 #define JOURNAL_FILE "shaper.journal"
@@ -144,6 +145,88 @@ prune_reused_inode (GKeyFile *key_file, const LabJournalKey *key)
           || inode != key->netns_inode || !group_is_other_namespace (key_file, groups[i], key))
         continue;
       g_debug ("Dropping the restore journal entry [%s] of a deleted namespace", groups[i]);
+      g_key_file_remove_group (key_file, groups[i], NULL);
+      pruned = TRUE;
+    }
+  return pruned;
+}
+
+static void
+add_netns_inode (GHashTable *inodes, const char *path)
+{
+  struct stat st;
+
+  if (stat (path, &st) == 0)
+    g_hash_table_add (inodes, g_memdup2 (&st.st_ino, sizeof (guint64)));
+}
+
+/*
+ * Collects the inodes of the network namespaces that exist: those mounted
+ * under /run/netns, those of every process and of the calling thread. Returns
+ * NULL when /proc cannot be listed, so nothing is pruned on a partial view.
+ * NOTE: a namespace kept alive only by an open fd or by another process's
+ * non-leader thread is missed, and its entries are pruned.
+ */
+static GHashTable *
+collect_netns_inodes (void)
+{
+  g_autoptr (GHashTable) inodes = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  g_autoptr (GDir) run_netns = g_dir_open (LAB_NETNS_RUN_DIR, 0, NULL);
+  const char *name;
+
+  if (proc == NULL)
+    return NULL;
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = NULL;
+
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      path = g_strdup_printf ("/proc/%s/ns/net", name);
+      add_netns_inode (inodes, path);
+    }
+  add_netns_inode (inodes, "/proc/thread-self/ns/net");
+
+  /* A stale file with nothing mounted adds a tmpfs inode, which at worst keeps one entry. */
+  while (run_netns != NULL && (name = g_dir_read_name (run_netns)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+
+      add_netns_inode (inodes, path);
+    }
+  return g_steal_pointer (&inodes);
+}
+
+/*
+ * Removes the entries of namespaces that no longer exist, except @key's own,
+ * so the journal does not grow with every deleted namespace. Returns TRUE when
+ * it removed any. An inode reused by a new namespace keeps its old entries
+ * here, but the cookie check in lookups ignores them.
+ */
+static gboolean
+prune_gone_namespaces (GKeyFile *key_file, const LabJournalKey *key)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (key_file, NULL);
+  g_autoptr (GHashTable) inodes = NULL;
+  gboolean pruned = FALSE;
+
+  if (groups[0] == NULL)
+    return FALSE;
+  inodes = collect_netns_inodes ();
+  if (inodes == NULL)
+    return FALSE;
+
+  for (gsize i = 0; groups[i] != NULL; i++)
+    {
+      guint64 inode = 0;
+      int ifindex = 0;
+
+      if (sscanf (groups[i], "netns %" SCNu64 " ifindex %d", &inode, &ifindex) != 2
+          || inode == key->netns_inode || g_hash_table_contains (inodes, &inode))
+        continue;
+      g_debug ("Dropping the restore journal entry [%s] of a namespace that no longer exists",
+               groups[i]);
       g_key_file_remove_group (key_file, groups[i], NULL);
       pruned = TRUE;
     }
@@ -318,6 +401,7 @@ lab_journal_save (LabJournal *journal, const LabJournalKey *key, const LabJourna
     return FALSE;
 
   prune_reused_inode (key_file, key);
+  prune_gone_namespaces (key_file, key);
   g_key_file_remove_group (key_file, group, NULL);
   if (key->netns_cookie != 0)
     g_key_file_set_uint64 (key_file, group, "netns-cookie", key->netns_cookie);
@@ -341,6 +425,7 @@ lab_journal_remove (LabJournal *journal, const LabJournalKey *key, GError **erro
   if (key_file == NULL)
     return FALSE;
   pruned = prune_reused_inode (key_file, key);
+  pruned |= prune_gone_namespaces (key_file, key);
   removed = g_key_file_remove_group (key_file, group, NULL);
   if (!pruned && !removed)
     return TRUE;

@@ -66,7 +66,9 @@ gboolean lab_journal_lookup (LabJournal *journal, const LabJournalKey *key,
 /*
  * Saves @entry, replacing any entry with the same inode and ifindex. Like
  * lab_journal_remove(), it also drops every entry of a deleted namespace that
- * had the same inode: two namespaces that exist at once never share an inode.
+ * had the same inode, because two namespaces that exist at once never share an
+ * inode. Both also drop the entries of namespaces whose inode is neither
+ * mounted under /run/netns nor the network namespace of a process.
  */
 gboolean lab_journal_save (LabJournal *journal, const LabJournalKey *key,
                            const LabJournalEntry *entry, GError **error);

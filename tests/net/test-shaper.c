@@ -618,6 +618,46 @@ test_netns_gone (Fixture *fixture, gconstpointer data)
   g_assert_nonnull (strstr (error_no_ifname->message, "is gone"));
 }
 
+/* A save drops the entries of deleted namespaces and keeps those of namespaces that exist. */
+static void
+test_journal_prunes_deleted (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabNetns) netns_b = lab_netns_new_named (fixture->pair->ns_b, &error);
+  g_autoptr (LabJournalEntry) entry = lab_journal_entry_new ("eth0", "noqueue", NULL);
+  g_autoptr (LabJournalEntry) entry_b_before = NULL;
+  g_autoptr (LabJournalEntry) pruned = NULL;
+  g_autoptr (LabJournalEntry) saved = NULL;
+  g_autofree char *journal_path = NULL;
+  g_autofree char *journal_text = NULL;
+  g_autofree char *group_b = NULL;
+  LabJournalKey key_a;
+  LabJournalKey key_b;
+
+  g_assert_no_error (error);
+  key_a = journal_key (fixture->netns);
+  key_b = journal_key (netns_b);
+  group_b = g_strdup_printf ("[netns %" G_GUINT64_FORMAT " ifindex %d]", key_b.netns_inode,
+                             key_b.ifindex);
+
+  /* While namespace b exists, a save for a keeps b's entry. */
+  journal_save (&key_b, entry);
+  journal_save (&key_a, entry);
+  entry_b_before = journal_lookup (&key_b);
+  g_assert_nonnull (entry_b_before);
+
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", fixture->pair->ns_b, NULL }));
+  journal_save (&key_a, entry);
+
+  pruned = journal_lookup (&key_b);
+  g_assert_null (pruned);
+  saved = journal_lookup (&key_a);
+  g_assert_nonnull (saved);
+  journal_path = g_build_filename (g_getenv ("LAB_RUNTIME_DIR"), "shaper.journal", NULL);
+  g_assert_true (g_file_get_contents (journal_path, &journal_text, NULL, NULL));
+  g_assert_null (strstr (journal_text, group_b));
+}
+
 /* An interface missing when the call starts is "not found", and the message lists the others. */
 static void
 test_interface_not_found (Fixture *fixture, gconstpointer data)
@@ -1029,6 +1069,7 @@ main (int argc, char **argv)
   ADD ("stale-entry-not-restored", test_stale_entry_not_restored);
   ADD ("stale-entry-replaced-by-apply", test_stale_entry_replaced_by_apply);
   ADD ("reused-inode-entry-ignored", test_reused_inode_entry_ignored);
+  ADD ("journal-prunes-deleted", test_journal_prunes_deleted);
   ADD ("invalid-changes-nothing", test_invalid_changes_nothing);
   ADD ("ambiguous-interface", test_ambiguous_interface);
   ADD ("classful-original-rejected", test_classful_original_rejected);
