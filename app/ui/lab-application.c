@@ -197,6 +197,22 @@ lab_application_request_quit (LabApplication *self)
   lab_shape_session_reset_all_async (self->session, NULL, reset_all_cb, g_object_ref (self));
 }
 
+/* Names what a quit still has to undo, so the exit message states only work that will happen. */
+static const char *
+app_describe_cleanup (LabApplication *self)
+{
+  gboolean impaired = self->session != NULL && lab_shape_session_get_n_changed (self->session) > 0;
+  gboolean demo = self->demo_state == DEMO_STARTING || self->demo_state == DEMO_RUNNING;
+
+  if (impaired && demo)
+    return "resetting impairments and stopping the demo before exit";
+  if (impaired)
+    return "resetting impairments before exit";
+  if (demo)
+    return "stopping the demo before exit";
+  return "exiting";
+}
+
 static gboolean
 quit_signal_cb (gpointer user_data)
 {
@@ -217,7 +233,7 @@ quit_signal_cb (gpointer user_data)
       app_finish_quit (self);
       return G_SOURCE_CONTINUE;
     }
-  g_message ("Signal received: resetting impairments and stopping the demo before exit");
+  g_message ("Signal received: %s", app_describe_cleanup (self));
   lab_application_request_quit (self);
   return G_SOURCE_CONTINUE;
 }

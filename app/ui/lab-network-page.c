@@ -36,6 +36,10 @@ struct _LabNetworkPage {
   gboolean syncing;
   /* A pointer button or touch is down on one of the sliders. */
   gboolean dragging;
+  /* The drag began with a touch, which sets no button in the pointer's modifier mask. */
+  gboolean dragging_by_touch;
+  /* The machine that was shown until it disappeared, for the notice; NULL otherwise. */
+  char *gone_machine;
 
   /* Latest root qdisc of the shown interface, from the session or from a poll. */
   LabQdiscState *state;
@@ -65,6 +69,8 @@ typedef struct {
   LabNetworkPage *self;
   GCancellable *cancellable;
   guint request_serial;
+  /* The session's call serial of the shown interface when a qdisc read started. */
+  guint call_serial;
 } PollCall;
 
 static PollCall *
@@ -384,10 +390,13 @@ slider_event_cb (LabNetworkPage *self, GdkEvent *event, GtkEventControllerLegacy
     case GDK_BUTTON_PRESS:
     case GDK_TOUCH_BEGIN:
       self->dragging = TRUE;
+      self->dragging_by_touch = gdk_event_get_event_type (event) == GDK_TOUCH_BEGIN;
       break;
     case GDK_BUTTON_RELEASE:
     case GDK_TOUCH_END:
     case GDK_TOUCH_CANCEL:
+    /* Another client or a popup took the grab, so no release will arrive. */
+    case GDK_GRAB_BROKEN:
       self->dragging = FALSE;
       break;
     default:
@@ -427,9 +436,18 @@ poll_read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
+  /*
+   * So that the session sends a later request that differs from a change made outside Lab.
+   * The session rejects a read that an apply or reset overlapped, and its "changed" emission
+   * brings the newer state.
+   */
+  if (!lab_shape_session_note_kernel_state (self->session, page_get_netns (self), self->ifname,
+                                            call->call_serial, state))
+    {
+      lab_qdisc_state_free (state);
+      return;
+    }
   g_clear_error (&self->read_error);
-  /* So that the session sends a later request that differs from a change made outside Lab. */
-  lab_shape_session_note_kernel_state (self->session, page_get_netns (self), self->ifname, state);
   page_take_state (self, state);
   page_sync_sliders (self);
   page_update_state (self);
@@ -457,11 +475,33 @@ poll_list_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   lab_machine_set_interfaces (self->machine, interfaces);
 }
 
+/* TRUE while a pointer button is held, as the windowing system reports it now. */
+static gboolean
+page_pointer_button_held (LabNetworkPage *self)
+{
+  GtkNative *native = gtk_widget_get_native (GTK_WIDGET (self));
+  GdkSeat *seat = gdk_display_get_default_seat (gtk_widget_get_display (GTK_WIDGET (self)));
+  GdkDevice *pointer = seat != NULL ? gdk_seat_get_pointer (seat) : NULL;
+  GdkModifierType mask = 0;
+  double x, y;
+
+  if (native == NULL || pointer == NULL)
+    return FALSE;
+  gdk_surface_get_device_position (gtk_native_get_surface (native), pointer, &x, &y, &mask);
+  return (mask & (GDK_BUTTON1_MASK | GDK_BUTTON2_MASK | GDK_BUTTON3_MASK | GDK_BUTTON4_MASK
+                  | GDK_BUTTON5_MASK))
+         != 0;
+}
+
 static gboolean
 poll_tick_cb (gpointer user_data)
 {
   LabNetworkPage *self = user_data;
   LabNetns *netns = page_get_netns (self);
+
+  /* A release that went elsewhere, such as after a lost grab, must not stop the polling. */
+  if (self->dragging && !self->dragging_by_touch && !page_pointer_button_held (self))
+    self->dragging = FALSE;
 
   if (netns == NULL)
     return G_SOURCE_CONTINUE;
@@ -475,9 +515,11 @@ poll_tick_cb (gpointer user_data)
   if (self->ifname != NULL && !self->read_in_flight && !self->dragging
       && !page_apply_in_flight (self))
     {
+      PollCall *call = poll_call_new (self);
+
+      call->call_serial = lab_shape_session_get_call_serial (self->session, netns, self->ifname);
       self->read_in_flight = TRUE;
-      lab_shaper_read_async (netns, self->ifname, self->poll_cancellable, poll_read_cb,
-                             poll_call_new (self));
+      lab_shaper_read_async (netns, self->ifname, self->poll_cancellable, poll_read_cb, call);
     }
   return G_SOURCE_CONTINUE;
 }

@@ -18,6 +18,10 @@ typedef struct {
    * fields, or a later read-back, which also shows changes made outside Lab.
    */
   LabImpairment applied;
+  /* FALSE until a read-back or a successful apply, and after an apply or reset that failed. */
+  gboolean applied_known;
+  /* Incremented when an apply or reset starts and when it finishes; see note_kernel_state. */
+  guint call_serial;
   /* A request arrived that slot_send has not yet compared with applied. */
   gboolean request_pending;
   CallKind in_flight;
@@ -145,6 +149,7 @@ static void
 slot_note_kernel (Slot *slot, const LabQdiscState *state)
 {
   slot->applied = state->impairment;
+  slot->applied_known = TRUE;
 }
 
 static void
@@ -152,6 +157,8 @@ slot_finish_call (Slot *slot)
 {
   LabShapeSession *self = slot->session;
 
+  if (slot->in_flight != CALL_READ)
+    slot->call_serial++;
   slot->in_flight = CALL_NONE;
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0, slot->netns, slot->ifname);
   slot_send (slot);
@@ -174,6 +181,8 @@ apply_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       slot->netem_error = g_steal_pointer (&error);
       slot->resend = TRUE;
     }
+  /* A failed or cancelled apply may have left any state, so the next request goes out anyway. */
+  slot->applied_known = state != NULL || slot->resend;
   slot_store_result (slot, state, error);
   slot_finish_call (slot);
 }
@@ -204,12 +213,15 @@ reset_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       slot->changed = FALSE;
       slot->applied = (LabImpairment) LAB_IMPAIRMENT_INIT;
+      slot->applied_known = TRUE;
       if (state != NULL)
         slot_note_kernel (slot, state);
     }
-  else if (error != NULL && self->closing && self->reset_all_error == NULL)
+  else
     {
-      self->reset_all_error = g_error_copy (error);
+      slot->applied_known = FALSE;
+      if (self->closing && self->reset_all_error == NULL)
+        self->reset_all_error = g_error_copy (error);
     }
   if (error != NULL)
     g_warning ("Failed to reset '%s' in %s: %s", slot->ifname,
@@ -231,7 +243,10 @@ slot_send (Slot *slot)
   if (slot->reset_wanted)
     {
       slot->reset_wanted = FALSE;
+      /* The reset supersedes an apply that was to go again without netem. */
+      slot->resend = FALSE;
       slot->in_flight = CALL_RESET;
+      slot->call_serial++;
       g_object_ref (self);
       lab_shaper_reset_async (slot->netns, slot->ifname, self->cancellable, reset_cb, slot);
       return;
@@ -244,13 +259,15 @@ slot_send (Slot *slot)
   effective = slot_effective (slot);
   if (!self->closing
       && (slot->resend
-          || (slot->request_pending && !lab_impairment_equal (&effective, &slot->applied))))
+          || (slot->request_pending
+              && (!slot->applied_known || !lab_impairment_equal (&effective, &slot->applied)))))
     {
       slot->applied = effective;
       slot->resend = FALSE;
       slot->request_pending = FALSE;
       slot->read_wanted = FALSE;
       slot->in_flight = CALL_APPLY;
+      slot->call_serial++;
       /*
        * Set before the result, because a failed or cancelled apply may still
        * have changed the kernel. A reset finds nothing to undo when it did not.
@@ -319,20 +336,30 @@ lab_shape_session_reset (LabShapeSession *self, LabNetns *netns, const char *ifn
   slot_send (slot);
 }
 
-void
+guint
+lab_shape_session_get_call_serial (LabShapeSession *self, LabNetns *netns, const char *ifname)
+{
+  g_return_val_if_fail (LAB_IS_SHAPE_SESSION (self), 0);
+  g_return_val_if_fail (netns != NULL && ifname != NULL, 0);
+
+  return slot_get (self, netns, ifname, TRUE)->call_serial;
+}
+
+gboolean
 lab_shape_session_note_kernel_state (LabShapeSession *self, LabNetns *netns, const char *ifname,
-                                     const LabQdiscState *state)
+                                     guint call_serial, const LabQdiscState *state)
 {
   Slot *slot;
 
-  g_return_if_fail (LAB_IS_SHAPE_SESSION (self));
-  g_return_if_fail (netns != NULL && ifname != NULL && state != NULL);
+  g_return_val_if_fail (LAB_IS_SHAPE_SESSION (self), FALSE);
+  g_return_val_if_fail (netns != NULL && ifname != NULL && state != NULL, FALSE);
 
   slot = slot_get (self, netns, ifname, TRUE);
-  /* A read that ran beside a call may predate that call's change. */
-  if (slot->in_flight != CALL_NONE || slot->reset_wanted)
-    return;
+  /* A read that ran beside an apply or reset may predate that call's change. */
+  if (slot->in_flight != CALL_NONE || slot->reset_wanted || slot->call_serial != call_serial)
+    return FALSE;
   slot_note_kernel (slot, state);
+  return TRUE;
 }
 
 gboolean

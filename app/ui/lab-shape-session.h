@@ -28,14 +28,22 @@ void lab_shape_session_request (LabShapeSession *self, LabNetns *netns, const ch
 /* Reads the root qdisc back and emits "changed" when it arrives. */
 void lab_shape_session_refresh (LabShapeSession *self, LabNetns *netns, const char *ifname);
 /*
+ * Returns a counter of the applies and resets on that interface, which changes when one starts
+ * and when one finishes. Take it just before starting a read outside the session.
+ */
+guint lab_shape_session_get_call_serial (LabShapeSession *self, LabNetns *netns,
+                                         const char *ifname);
+/*
  * Records @state, read back outside the session (such as by a periodic
  * lab_shaper_read_async), as the kernel's current impairment. A later request
  * that differs from it is then sent, also when it equals the last request.
- * Ignored while a call for that interface is in flight, because the read may
- * predate its change.
+ * @call_serial is lab_shape_session_get_call_serial() from before the read started.
+ * Returns FALSE and ignores @state when an apply or reset is in flight or ran
+ * since, because the read may predate its change.
  */
-void lab_shape_session_note_kernel_state (LabShapeSession *self, LabNetns *netns,
-                                          const char *ifname, const LabQdiscState *state);
+gboolean lab_shape_session_note_kernel_state (LabShapeSession *self, LabNetns *netns,
+                                              const char *ifname, guint call_serial,
+                                              const LabQdiscState *state);
 /* Restores the original root qdisc of one interface. */
 void lab_shape_session_reset (LabShapeSession *self, LabNetns *netns, const char *ifname);
 

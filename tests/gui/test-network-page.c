@@ -175,6 +175,7 @@ test_session_external_change (void)
   LabImpairment lab_rate = LAB_IMPAIRMENT_INIT;
   LabImpairment desired;
   guint n_changed = 0;
+  guint call_serial;
 
   netns = lab_netns_new_named (pair->ns_a, &error);
   g_assert_no_error (error);
@@ -198,11 +199,125 @@ test_session_external_change (void)
 
   /* A read made outside the session, as the page's poll does, counts the same. */
   replace_with_external_tbf (pair->ns_a);
+  call_serial = lab_shape_session_get_call_serial (session, netns, "eth0");
   external_state = lab_gui_test_read_qdisc (netns, "eth0");
   g_assert_cmpuint (external_state->impairment.rate_bps, ==, EXTERNAL_RATE_BPS);
-  lab_shape_session_note_kernel_state (session, netns, "eth0", external_state);
+  g_assert_true (lab_shape_session_note_kernel_state (session, netns, "eth0", call_serial,
+                                                      external_state));
   lab_shape_session_request (session, netns, "eth0", &lab_rate);
   lab_gui_test_wait_for_tbf_rate (netns, "eth0", LAB_RATE_BPS);
+
+  g_signal_handlers_disconnect_by_data (session, &n_changed);
+  lab_gui_test_reset_session (session);
+}
+
+static gboolean
+kernel_has_no_tbf (gpointer user_data)
+{
+  g_autoptr (LabQdiscState) state = lab_gui_test_read_qdisc (user_data, "eth0");
+
+  return g_strcmp0 (state->kind, "tbf") != 0;
+}
+
+/* A read that overlapped an apply is rejected, so it cannot undo what the apply sent. */
+static void
+test_session_stale_read (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabQdiscState) before = NULL;
+  LabImpairment lab_rate = LAB_IMPAIRMENT_INIT;
+  guint call_serial;
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  lab_rate.rate_bps = LAB_RATE_BPS;
+
+  /* The read starts before the apply and returns after it, as a slow poll would. */
+  call_serial = lab_shape_session_get_call_serial (session, netns, "eth0");
+  before = lab_gui_test_read_qdisc (netns, "eth0");
+  g_assert_cmpuint (before->impairment.rate_bps, ==, 0);
+  lab_shape_session_request (session, netns, "eth0", &lab_rate);
+  g_assert_false (lab_shape_session_note_kernel_state (session, netns, "eth0", call_serial,
+                                                       before));
+  lab_gui_test_wait_for_tbf_rate (netns, "eth0", LAB_RATE_BPS);
+  g_assert_false (lab_shape_session_note_kernel_state (session, netns, "eth0", call_serial,
+                                                       before));
+
+  /* Had the stale read been taken, the session would drop this request as already sent. */
+  lab_shape_session_request (session, netns, "eth0", &(LabImpairment) LAB_IMPAIRMENT_INIT);
+  lab_gui_test_wait_until (kernel_has_no_tbf, netns);
+
+  lab_gui_test_reset_session (session);
+}
+
+/* A reset right after an apply that netem rejected ends with nothing changed and no resend. */
+static void
+test_session_reset_after_netem (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LabQdiscState) state = NULL;
+  LabImpairment delay = LAB_IMPAIRMENT_INIT;
+  guint n_changed = 0;
+  CountCheck check = { &n_changed, 2 };
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  g_signal_connect (session, "changed", G_CALLBACK (count_changed_cb), &n_changed);
+  delay.delay_usec = 10 * 1000;
+
+  lab_shape_session_request (session, netns, "lo", &delay);
+  lab_shape_session_reset (session, netns, "lo");
+  lab_gui_test_wait_until (count_reached, &check);
+
+  /* A refresh runs after any apply still queued, so the count shows whether one was sent. */
+  check.expected = 3;
+  lab_shape_session_refresh (session, netns, "lo");
+  lab_gui_test_wait_until (count_reached, &check);
+  g_assert_cmpuint (n_changed, ==, 3);
+  g_assert_cmpuint (lab_shape_session_get_n_changed (session), ==, 0);
+  state = lab_gui_test_read_qdisc (netns, "lo");
+  g_assert_cmpuint (state->impairment.delay_usec, ==, 0);
+  g_assert_cmpuint (state->impairment.rate_bps, ==, 0);
+  g_assert_false (state->has_original);
+
+  g_signal_handlers_disconnect_by_data (session, &n_changed);
+}
+
+/* A request equal to one whose apply failed is sent again once the interface exists. */
+static void
+test_session_retry_after_failure (void)
+{
+  g_autoptr (LabTestPair) pair = lab_test_pair_new ();
+  g_autoptr (LabShapeSession) session = lab_shape_session_new ();
+  g_autoptr (LabNetns) netns = NULL;
+  g_autoptr (GError) error = NULL;
+  LabImpairment lab_rate = LAB_IMPAIRMENT_INIT;
+  const GError *apply_error = NULL;
+  guint n_changed = 0;
+  CountCheck check = { &n_changed, 1 };
+
+  netns = lab_netns_new_named (pair->ns_a, &error);
+  g_assert_no_error (error);
+  g_signal_connect (session, "changed", G_CALLBACK (count_changed_cb), &n_changed);
+  lab_rate.rate_bps = LAB_RATE_BPS;
+
+  lab_shape_session_request (session, netns, "late0", &lab_rate);
+  lab_gui_test_wait_until (count_reached, &check);
+  g_assert_true (lab_shape_session_lookup (session, netns, "late0", NULL, NULL, &apply_error,
+                                           NULL));
+  g_assert_nonnull (apply_error);
+  g_test_message ("apply to a missing interface: %s", apply_error->message);
+
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", pair->ns_a, "link", "add", "late0", "type",
+                                          "veth", "peer", "name", "late1", NULL }));
+  lab_shape_session_request (session, netns, "late0", &lab_rate);
+  lab_gui_test_wait_for_tbf_rate (netns, "late0", LAB_RATE_BPS);
 
   g_signal_handlers_disconnect_by_data (session, &n_changed);
   lab_gui_test_reset_session (session);
@@ -288,6 +403,11 @@ main (int argc, char *argv[])
   g_test_add_func ("/lab/gui/network-page/external-change", test_external_change);
   g_test_add_func ("/lab/gui/network-page/session-external-change",
                    test_session_external_change);
+  g_test_add_func ("/lab/gui/network-page/session-stale-read", test_session_stale_read);
+  g_test_add_func ("/lab/gui/network-page/session-reset-after-netem",
+                   test_session_reset_after_netem);
+  g_test_add_func ("/lab/gui/network-page/session-retry-after-failure",
+                   test_session_retry_after_failure);
   g_test_add_func ("/lab/gui/network-page/default-interface", test_default_interface);
   g_test_add_func ("/lab/gui/network-page/netem-hint", test_netem_hint);
   return g_test_run ();
