@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lab-error.h"
 #include "lab-impairment.h"
@@ -281,6 +282,44 @@ shaper_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable,
   return lab_shaper_read_state (target, journal, error);
 }
 
+/*
+ * Returns whether the namespace file is still there, on a worker thread
+ * because stat() is file I/O. The task data is the LabNetns.
+ */
+static void
+netns_file_check_thread (GTask *check, gpointer source_object, gpointer task_data,
+                         GCancellable *cancellable)
+{
+  g_autofree char *path = lab_netns_dup_path (task_data);
+  struct stat st;
+
+  g_task_return_boolean (check, lstat (path, &st) == 0);
+}
+
+/*
+ * Ends a call whose thread could not enter the namespace. A namespace file
+ * that is gone was deleted since it was listed, so the call fails with "is
+ * gone". A file that is still there, such as a stale file under /run/netns
+ * with nothing mounted on it, keeps the open error, which says how to fix it.
+ */
+static void
+netns_file_check_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  ShaperCall *call = g_task_get_task_data (task);
+  GError *open_error = g_object_get_data (G_OBJECT (result), "lab-open-error");
+  GError *error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (result), NULL))
+    {
+      g_task_return_error (task, g_error_copy (open_error));
+      return;
+    }
+  g_debug ("Entering the namespace failed: %s", open_error->message);
+  lab_shaper_set_gone_error (&error, call->netns, call->ifname);
+  g_task_return_error (task, error);
+}
+
 static void
 shaper_run_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -296,12 +335,16 @@ shaper_run_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
-  /* The thread could not enter the namespace: it was deleted since it was listed. */
   if (!call->entered && g_error_matches (error, LAB_ERROR, LAB_ERROR_NOT_FOUND))
     {
-      g_debug ("Entering the namespace failed: %s", error->message);
-      g_clear_error (&error);
-      lab_shaper_set_gone_error (&error, call->netns, call->ifname);
+      g_autoptr (GTask) check = g_task_new (NULL, NULL, netns_file_check_cb,
+                                            g_steal_pointer (&task));
+
+      g_task_set_task_data (check, lab_netns_ref (call->netns), (GDestroyNotify) lab_netns_unref);
+      g_object_set_data_full (G_OBJECT (check), "lab-open-error", g_steal_pointer (&error),
+                              (GDestroyNotify) g_error_free);
+      g_task_run_in_thread (check, netns_file_check_thread);
+      return;
     }
   g_task_return_error (task, g_steal_pointer (&error));
 }

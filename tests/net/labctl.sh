@@ -13,9 +13,12 @@ prefix=${LAB_TEST_PREFIX:-labt$$}
 ns="$prefix-cli-a"
 peer_ns="$prefix-cli-b"
 
+stale="$prefix-stale"
+
 cleanup () {
   ip netns delete "$ns" 2>/dev/null
   ip netns delete "$peer_ns" 2>/dev/null
+  rm -f "/run/netns/$stale"
 }
 trap cleanup EXIT
 
@@ -116,3 +119,14 @@ tc -n "$ns" qdisc del dev eth0 root || fail "could not delete the user's tbf"
 err=$("$LABCTL" reset "$ns" dev eth0 2>&1 >/dev/null) || fail "reset of noqueue exited $?"
 [ -z "$err" ] || fail "reset of the kernel default printed: $err"
 echo "PASS: reset of the kernel default prints no note"
+
+# A stale file under /run/netns gets the open error with its fix, not "is gone".
+mkdir -p /run/netns && touch "/run/netns/$stale" || fail "could not create the stale file '$stale'"
+err=$("$LABCTL" show "$stale" 2>&1)
+status=$?
+[ "$status" = 1 ] || fail "show of a stale file exited $status, expected 1: $err"
+echo "$err" | grep -qF "is not a network namespace" || fail "show of a stale file: $err"
+echo "$err" | grep -qF "ip netns delete" || fail "show of a stale file names no fix: $err"
+echo "$err" | grep -qF "is gone" && fail "show of a stale file says 'is gone': $err"
+rm -f "/run/netns/$stale"
+echo "PASS: show of a stale namespace file"
