@@ -300,7 +300,7 @@ netns_file_check_thread (GTask *check, gpointer source_object, gpointer task_dat
  * Ends a call whose thread could not enter the namespace. A namespace file
  * that is gone was deleted since it was listed, so the call fails with "is
  * gone". A file that is still there, such as a stale file under /run/netns
- * with nothing mounted on it, keeps the open error, which says how to fix it.
+ * with nothing mounted on it, keeps the open error, which names the fix.
  */
 static void
 netns_file_check_cb (GObject *source, GAsyncResult *result, gpointer user_data)
