@@ -24,6 +24,10 @@ const char *lab_network_page_get_state_text (LabNetworkPage *self);
 gboolean lab_network_page_is_polling (LabNetworkPage *self);
 /* The detail line of @ifname's row ("ADDRESSES · qdisc KIND · up"), or NULL without that row. */
 char *lab_network_page_dup_row_detail (LabNetworkPage *self, const char *ifname);
+/* The heading above the interface list, such as "Interfaces of 'NAME'". */
+const char *lab_network_page_get_title_text (LabNetworkPage *self);
+/* TRUE when the sliders take input, which needs a chosen interface. */
+gboolean lab_network_page_sliders_are_sensitive (LabNetworkPage *self);
 /* TRUE once the hint that latency, jitter and loss need sch_netem is shown. */
 gboolean lab_network_page_shows_netem_hint (LabNetworkPage *self);
 

@@ -687,6 +687,13 @@ page_update_title (LabNetworkPage *self)
   g_autofree char *title = NULL;
   gboolean loading;
 
+  if (self->machine == NULL && self->gone_machine != NULL)
+    {
+      title = g_strdup_printf ("Machine '%s' is gone; choose another machine",
+                               self->gone_machine);
+      gtk_label_set_text (self->title_label, title);
+      return;
+    }
   if (self->machine == NULL)
     {
       gtk_label_set_text (self->title_label, "No machine selected");
@@ -717,6 +724,7 @@ lab_network_page_set_machine (LabNetworkPage *self, LabMachine *machine)
     g_signal_handlers_disconnect_by_func (self->machine, machine_interfaces_notify_cb, self);
   page_choose_interface (self, NULL);
   page_cancel_polls (self);
+  g_clear_pointer (&self->gone_machine, g_free);
   g_set_object (&self->machine, machine);
   page_update_title (self);
   if (machine != NULL)
@@ -724,6 +732,34 @@ lab_network_page_set_machine (LabNetworkPage *self, LabMachine *machine)
                              G_CALLBACK (machine_interfaces_notify_cb), self, G_CONNECT_SWAPPED);
   page_rebuild_interfaces (self);
   page_update_polling (self);
+}
+
+void
+lab_network_page_show_machine_gone (LabNetworkPage *self, const char *name)
+{
+  g_return_if_fail (LAB_IS_NETWORK_PAGE (self));
+  g_return_if_fail (name != NULL);
+
+  lab_network_page_set_machine (self, NULL);
+  g_free (self->gone_machine);
+  self->gone_machine = g_strdup (name);
+  page_update_title (self);
+}
+
+const char *
+lab_network_page_get_title_text (LabNetworkPage *self)
+{
+  g_return_val_if_fail (LAB_IS_NETWORK_PAGE (self), NULL);
+
+  return gtk_label_get_text (self->title_label);
+}
+
+gboolean
+lab_network_page_sliders_are_sensitive (LabNetworkPage *self)
+{
+  g_return_val_if_fail (LAB_IS_NETWORK_PAGE (self), FALSE);
+
+  return gtk_widget_is_sensitive (self->slider_grid);
 }
 
 void
@@ -854,6 +890,7 @@ lab_network_page_finalize (GObject *object)
   LabNetworkPage *self = LAB_NETWORK_PAGE (object);
 
   g_free (self->ifname);
+  g_free (self->gone_machine);
   g_clear_pointer (&self->state, lab_qdisc_state_free);
   g_clear_error (&self->read_error);
   g_clear_object (&self->poll_cancellable);

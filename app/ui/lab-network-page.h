@@ -15,5 +15,7 @@ G_DECLARE_FINAL_TYPE (LabNetworkPage, lab_network_page, LAB, NETWORK_PAGE, GtkBo
 void lab_network_page_set_session (LabNetworkPage *self, LabShapeSession *session);
 /* Shows @machine's interfaces; NULL shows an empty page. */
 void lab_network_page_set_machine (LabNetworkPage *self, LabMachine *machine);
+/* Shows that the machine named @name disappeared, with no machine selected. */
+void lab_network_page_show_machine_gone (LabNetworkPage *self, const char *name);
 
 G_END_DECLS

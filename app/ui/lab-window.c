@@ -24,6 +24,10 @@ struct _LabWindow {
   GtkSingleSelection *selection;
   char *pending_select;   /* machine to select once it appears */
   char *pending_terminal; /* machine to open a terminal in once it appears */
+  /* The machine shown last, kept to tell its removal from an empty list at startup. */
+  LabMachine *shown_machine;
+  /* Set once a machine was selected, so that the first machine is only picked at startup. */
+  gboolean had_selection;
 };
 
 G_DEFINE_FINAL_TYPE (LabWindow, lab_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -83,6 +87,10 @@ static void
 machines_changed_cb (LabWindow *self, guint position, guint removed, guint added,
                      GListModel *model)
 {
+  /* Autoselect is off, so that a removal never moves the selection to another machine. */
+  if (!self->had_selection && self->pending_select == NULL
+      && g_list_model_get_n_items (model) > 0)
+    gtk_single_selection_set_selected (self->selection, 0);
   window_apply_pending (self);
   window_update_machined_label (self);
 }
@@ -105,11 +113,38 @@ window_update_title (LabWindow *self)
   gtk_label_set_text (self->subtitle_label, lab_machine_get_name (machine));
 }
 
+static gboolean
+window_has_machine (LabWindow *self, LabMachine *machine)
+{
+  GListModel *model = G_LIST_MODEL (self->monitor);
+  guint n = g_list_model_get_n_items (model);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (LabMachine) item = g_list_model_get_item (model, i);
+
+      if (item == machine)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 selected_machine_notify_cb (LabWindow *self, GParamSpec *pspec, GtkSingleSelection *selection)
 {
-  lab_network_page_set_machine (self->network_page,
-                                gtk_single_selection_get_selected_item (selection));
+  LabMachine *machine = gtk_single_selection_get_selected_item (selection);
+  g_autoptr (LabMachine) previous = g_steal_pointer (&self->shown_machine);
+
+  lab_network_page_set_machine (self->network_page, machine);
+  if (machine != NULL)
+    {
+      self->had_selection = TRUE;
+      self->shown_machine = g_object_ref (machine);
+    }
+  else if (previous != NULL && !window_has_machine (self, previous))
+    {
+      lab_network_page_show_machine_gone (self->network_page, lab_machine_get_name (previous));
+    }
   window_update_title (self);
 }
 
@@ -134,7 +169,7 @@ machine_row_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpoi
 }
 
 static void
-machine_row_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
+machine_row_update (GtkListItem *item)
 {
   LabMachine *machine = gtk_list_item_get_item (item);
   GtkWidget *name_label = gtk_widget_get_first_child (gtk_list_item_get_child (item));
@@ -150,6 +185,30 @@ machine_row_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpoin
 
   gtk_label_set_text (GTK_LABEL (name_label), lab_machine_get_name (machine));
   gtk_label_set_text (GTK_LABEL (detail_label), detail->str);
+}
+
+static void
+machine_row_notify_cb (GtkListItem *item, GParamSpec *pspec, LabMachine *machine)
+{
+  machine_row_update (item);
+}
+
+/* A machine's class and network sharing may arrive after it is listed, so the row follows it. */
+static void
+machine_row_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
+{
+  LabMachine *machine = gtk_list_item_get_item (item);
+
+  g_signal_connect_object (machine, "notify", G_CALLBACK (machine_row_notify_cb), item,
+                           G_CONNECT_SWAPPED);
+  machine_row_update (item);
+}
+
+static void
+machine_row_unbind_cb (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer user_data)
+{
+  g_signal_handlers_disconnect_by_func (gtk_list_item_get_item (item), machine_row_notify_cb,
+                                        item);
 }
 
 static void
@@ -249,6 +308,38 @@ lab_window_get_network_page (LabWindow *self)
   return self->network_page;
 }
 
+/* Finds the name label of @name's row among @widget and its descendants. */
+static GtkWidget *
+find_machine_name_label (GtkWidget *widget, const char *name)
+{
+  if (GTK_IS_LABEL (widget) && gtk_widget_has_css_class (widget, "heading")
+      && g_strcmp0 (gtk_label_get_text (GTK_LABEL (widget)), name) == 0)
+    return widget;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_machine_name_label (child, name);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+char *
+lab_window_dup_machine_row_detail (LabWindow *self, const char *name)
+{
+  GtkWidget *name_label;
+
+  g_return_val_if_fail (LAB_IS_WINDOW (self), NULL);
+
+  name_label = find_machine_name_label (GTK_WIDGET (self->machine_view), name);
+  if (name_label == NULL)
+    return NULL;
+  return g_strdup (gtk_label_get_text (GTK_LABEL (gtk_widget_get_next_sibling (name_label))));
+}
+
 LabMachine *
 lab_window_get_selected_machine (LabWindow *self)
 {
@@ -284,7 +375,8 @@ window_set_models (LabWindow *self, LabMachineMonitor *monitor, LabShapeSession 
   lab_events_page_set_machines (self->events_page, G_LIST_MODEL (monitor));
 
   self->selection = gtk_single_selection_new (G_LIST_MODEL (g_object_ref (monitor)));
-  gtk_single_selection_set_autoselect (self->selection, TRUE);
+  gtk_single_selection_set_autoselect (self->selection, FALSE);
+  gtk_single_selection_set_can_unselect (self->selection, TRUE);
   g_signal_connect_object (self->selection, "notify::selected-item",
                            G_CALLBACK (selected_machine_notify_cb), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (monitor, "items-changed", G_CALLBACK (machines_changed_cb), self,
@@ -292,13 +384,13 @@ window_set_models (LabWindow *self, LabMachineMonitor *monitor, LabShapeSession 
 
   g_signal_connect (factory, "setup", G_CALLBACK (machine_row_setup_cb), NULL);
   g_signal_connect (factory, "bind", G_CALLBACK (machine_row_bind_cb), NULL);
+  g_signal_connect (factory, "unbind", G_CALLBACK (machine_row_unbind_cb), NULL);
   gtk_list_view_set_factory (self->machine_view, factory);
   g_object_unref (factory);
   gtk_list_view_set_model (self->machine_view, GTK_SELECTION_MODEL (self->selection));
 
-  lab_network_page_set_machine (self->network_page,
-                                gtk_single_selection_get_selected_item (self->selection));
-  window_update_title (self);
+  machines_changed_cb (self, 0, 0, 0, G_LIST_MODEL (monitor));
+  selected_machine_notify_cb (self, NULL, self->selection);
   window_update_machined_label (self);
 }
 
@@ -323,6 +415,7 @@ lab_window_dispose (GObject *object)
 
   gtk_widget_dispose_template (GTK_WIDGET (self), LAB_TYPE_WINDOW);
   g_clear_object (&self->selection);
+  g_clear_object (&self->shown_machine);
   g_clear_object (&self->monitor);
   g_clear_object (&self->session);
   G_OBJECT_CLASS (lab_window_parent_class)->dispose (object);

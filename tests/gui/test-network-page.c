@@ -323,6 +323,80 @@ test_session_retry_after_failure (void)
   lab_gui_test_reset_session (session);
 }
 
+static gboolean
+window_has_no_selection (gpointer user_data)
+{
+  return lab_window_get_selected_machine (user_data) == NULL;
+}
+
+/* Deleting the shown namespace selects no other machine, so no slider can shape another one. */
+static void
+test_machine_gone (void)
+{
+  g_autoptr (LabGuiTestFixture) fixture = lab_gui_test_fixture_new ();
+  g_autoptr (LabQdiscState) other_lo = NULL;
+  g_autofree char *notice = NULL;
+  LabNetworkPage *page = lab_window_get_network_page (fixture->window);
+  LabNetns *other_netns;
+  g_autoptr (GError) error = NULL;
+
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", fixture->pair->ns_a, NULL }));
+  lab_gui_test_wait_until (window_has_no_selection, fixture->window);
+
+  notice = g_strdup_printf ("Machine '%s' is gone; choose another machine", fixture->pair->ns_a);
+  g_assert_cmpstr (lab_network_page_get_title_text (page), ==, notice);
+  g_assert_null (lab_network_page_get_ifname (page));
+  g_assert_false (lab_network_page_sliders_are_sensitive (page));
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (fixture->window)), ==, "Lab");
+  lab_gui_test_save_screenshot (GTK_WIDGET (fixture->window), "gui-network-page-gone.png");
+
+  /* A slider moved now has no interface to go to. */
+  gtk_range_set_value (lab_network_page_get_rate_scale (page),
+                       lab_rate_scale_bps_to_position (LAB_RATE_BPS));
+  lab_gui_test_wait_for_paint (GTK_WIDGET (fixture->window));
+  g_assert_cmpuint (lab_shape_session_get_n_changed (fixture->session), ==, 0);
+  other_netns = lab_netns_new_named (fixture->pair->ns_b, &error);
+  g_assert_no_error (error);
+  other_lo = lab_gui_test_read_qdisc (other_netns, "lo");
+  g_assert_cmpstr (other_lo->kind, !=, "tbf");
+  lab_netns_unref (other_netns);
+}
+
+/* A row follows its machine's properties, not only list updates. */
+static void
+test_machine_row_follows (void)
+{
+  g_autoptr (LabGuiTestFixture) fixture = lab_gui_test_fixture_new ();
+  GListModel *machines = G_LIST_MODEL (fixture->monitor);
+  g_autofree char *detail = NULL;
+  g_autoptr (LabMachine) other = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (machines) && other == NULL; i++)
+    {
+      g_autoptr (LabMachine) machine = g_list_model_get_item (machines, i);
+
+      if (g_strcmp0 (lab_machine_get_name (machine), fixture->pair->ns_b) == 0)
+        other = g_steal_pointer (&machine);
+    }
+  g_assert_nonnull (other);
+  lab_gui_test_wait_for_paint (GTK_WIDGET (fixture->window));
+  detail = lab_window_dup_machine_row_detail (fixture->window, fixture->pair->ns_b);
+  g_assert_nonnull (detail);
+  g_assert_null (strstr (detail, "shares host network"));
+  g_clear_pointer (&detail, g_free);
+
+  lab_machine_set_shares_host_network (other, TRUE);
+  detail = lab_window_dup_machine_row_detail (fixture->window, fixture->pair->ns_b);
+  g_assert_nonnull (detail);
+  g_assert_nonnull (strstr (detail, "shares host network"));
+  g_clear_pointer (&detail, g_free);
+
+  lab_machine_set_shares_host_network (other, FALSE);
+  detail = lab_window_dup_machine_row_detail (fixture->window, fixture->pair->ns_b);
+  g_assert_nonnull (detail);
+  g_assert_null (strstr (detail, "shares host network"));
+}
+
 /* Picks the first interface that is up, not a down one listed before it. */
 static void
 test_default_interface (void)
@@ -408,6 +482,8 @@ main (int argc, char *argv[])
                    test_session_reset_after_netem);
   g_test_add_func ("/lab/gui/network-page/session-retry-after-failure",
                    test_session_retry_after_failure);
+  g_test_add_func ("/lab/gui/network-page/machine-gone", test_machine_gone);
+  g_test_add_func ("/lab/gui/network-page/machine-row-follows", test_machine_row_follows);
   g_test_add_func ("/lab/gui/network-page/default-interface", test_default_interface);
   g_test_add_func ("/lab/gui/network-page/netem-hint", test_netem_hint);
   return g_test_run ();
