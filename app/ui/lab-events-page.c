@@ -77,6 +77,11 @@ struct _LabEventsPage {
   GtkLabel *counters_label;
   GtkLabel *error_label;
   GtkColumnView *column_view;
+  GtkScrolledWindow *scroller;
+  /* The view is at its newest row, so rows added later scroll into view. */
+  gboolean following;
+  /* Set while the page itself scrolls, so that scroll does not count as the user's. */
+  gboolean scrolling_to_end;
 
   GListStore *rows;
   /* Ring buffer of LAB_EVENTS_PAGE_MAX_ROWS slots; the oldest event is overwritten when full. */
@@ -218,6 +223,30 @@ flush_cb (gpointer user_data)
   if (excess > 0)
     g_list_store_splice (self->rows, 0, excess, NULL, 0);
   return G_SOURCE_REMOVE;
+}
+
+/* A scroll up by the user stops following the newest row; a scroll back to the bottom resumes. */
+static void
+scroll_value_changed_cb (LabEventsPage *self, GtkAdjustment *adjustment)
+{
+  double bottom = gtk_adjustment_get_upper (adjustment) - gtk_adjustment_get_page_size (adjustment);
+
+  if (self->scrolling_to_end)
+    return;
+  /* One pixel of slack, because the list view sets fractional positions. */
+  self->following = gtk_adjustment_get_value (adjustment) >= bottom - 1.0;
+}
+
+/* New rows grow the adjustment's upper bound; a following view moves down with it. */
+static void
+scroll_changed_cb (LabEventsPage *self, GtkAdjustment *adjustment)
+{
+  if (!self->following)
+    return;
+  self->scrolling_to_end = TRUE;
+  gtk_adjustment_set_value (adjustment, gtk_adjustment_get_upper (adjustment)
+                                          - gtk_adjustment_get_page_size (adjustment));
+  self->scrolling_to_end = FALSE;
 }
 
 static void
@@ -470,6 +499,7 @@ lab_events_page_class_init (LabEventsPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LabEventsPage, counters_label);
   gtk_widget_class_bind_template_child (widget_class, LabEventsPage, error_label);
   gtk_widget_class_bind_template_child (widget_class, LabEventsPage, column_view);
+  gtk_widget_class_bind_template_child (widget_class, LabEventsPage, scroller);
 
   gtk_widget_class_install_action (widget_class, "events.toggle", NULL, toggle_action);
 }
@@ -478,6 +508,7 @@ static void
 lab_events_page_init (LabEventsPage *self)
 {
   g_autoptr (GtkNoSelection) selection = NULL;
+  GtkAdjustment *vadjustment;
 
   gtk_widget_init_template (GTK_WIDGET (self));
 
@@ -487,6 +518,13 @@ lab_events_page_init (LabEventsPage *self)
   selection = gtk_no_selection_new (G_LIST_MODEL (g_object_ref (self->rows)));
   gtk_column_view_set_model (self->column_view, GTK_SELECTION_MODEL (selection));
   page_add_columns (self);
+
+  self->following = TRUE;
+  vadjustment = gtk_scrolled_window_get_vadjustment (self->scroller);
+  g_signal_connect_object (vadjustment, "value-changed", G_CALLBACK (scroll_value_changed_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (vadjustment, "changed", G_CALLBACK (scroll_changed_cb), self,
+                           G_CONNECT_SWAPPED);
 
   self->events = lab_bpf_events_new ();
   g_signal_connect (self->events, "event", G_CALLBACK (bpf_event_cb), self);
