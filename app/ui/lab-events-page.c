@@ -233,7 +233,7 @@ scroll_value_changed_cb (LabEventsPage *self, GtkAdjustment *adjustment)
 
   if (self->scrolling_to_end)
     return;
-  /* One pixel of slack, because the list view sets fractional positions. */
+  /* One pixel of slack, so that a rounded position still counts as the bottom. */
   self->following = gtk_adjustment_get_value (adjustment) >= bottom - 1.0;
 }
 
