@@ -7,22 +7,69 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "lab-machine.h"
 #include "lab-netns.h"
 
+/* Linux 6.8 added this mount ID, which unlike STATX_MNT_ID is never reused; glibc 2.36 lacks it. */
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U
+#endif
+
 static void request_scan (LabMachineMonitor *self);
+
+/*
+ * What a /run/netns name pointed to at a scan: the inode and the mount ID of
+ * the namespace bind-mounted on it, or of the file itself while none is.
+ * All zero when statx() failed.
+ */
+typedef struct {
+  guint64 inode;
+  guint64 mount_id;
+} NetnsIdentity;
 
 typedef struct {
   gboolean dir_exists;
   GPtrArray *names;
+  GArray *identities; /* NetnsIdentity, one per name */
 } ScanResult;
 
 static void
 scan_result_free (ScanResult *result)
 {
   g_clear_pointer (&result->names, g_ptr_array_unref);
+  g_clear_pointer (&result->identities, g_array_unref);
   g_free (result);
+}
+
+/* The NetnsIdentity of a machine's name at the scan that last probed it. */
+static GQuark
+netns_identity_quark (void)
+{
+  return g_quark_from_static_string ("lab-machine-monitor-netns-identity");
+}
+
+static NetnsIdentity
+read_netns_identity (int dir_fd, const char *name)
+{
+  NetnsIdentity identity = { 0 };
+  struct statx st;
+
+  if (statx (dir_fd, name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID | STATX_MNT_ID_UNIQUE,
+             &st) != 0)
+    {
+      g_debug ("Could not read the inode of '%s' in %s: %s", name, LAB_NETNS_RUN_DIR,
+               g_strerror (errno));
+      return identity;
+    }
+
+  identity.inode = st.stx_ino;
+  /* NOTE: kernels before 6.8 return only the reusable STATX_MNT_ID. */
+  if (st.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE))
+    identity.mount_id = st.stx_mnt_id;
+  return identity;
 }
 
 static void
@@ -33,6 +80,7 @@ scan_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellab
   struct dirent *entry;
 
   result->names = g_ptr_array_new_with_free_func (g_free);
+  result->identities = g_array_new (FALSE, TRUE, sizeof (NetnsIdentity));
   dir = opendir (LAB_NETNS_RUN_DIR);
   if (dir == NULL)
     {
@@ -53,7 +101,10 @@ scan_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellab
                    LAB_NETNS_RUN_DIR);
           continue;
         }
+      NetnsIdentity identity = read_netns_identity (dirfd (dir), entry->d_name);
+
       g_ptr_array_add (result->names, g_strdup (entry->d_name));
+      g_array_append_val (result->identities, identity);
     }
   closedir (dir);
   g_task_return_pointer (task, result, (GDestroyNotify) scan_result_free);
@@ -106,6 +157,29 @@ lab_machine_monitor_set_netns_dir_watched (LabMachineMonitor *self, gboolean wat
 }
 
 static void
+remember_netns_identity (LabMachine *machine, const NetnsIdentity *identity)
+{
+  g_object_set_qdata_full (G_OBJECT (machine), netns_identity_quark (),
+                           g_memdup2 (identity, sizeof *identity), g_free);
+}
+
+/*
+ * Checks whether @machine's name points to what it pointed to at the scan that
+ * last started a probe of it. A name deleted and created again between two
+ * scans is a new namespace on a new bind mount. Its inode number cannot show that, because
+ * the kernel allocates these numbers from an IDA and can hand a freed one out
+ * again, but its unique mount ID differs.
+ */
+static gboolean
+netns_identity_is_known (LabMachine *machine, const NetnsIdentity *identity)
+{
+  const NetnsIdentity *known = g_object_get_qdata (G_OBJECT (machine), netns_identity_quark ());
+
+  return known != NULL && identity->mount_id != 0 && known->inode == identity->inode
+         && known->mount_id == identity->mount_id;
+}
+
+static void
 reconcile_netns (LabMachineMonitor *self, ScanResult *result)
 {
   g_autoptr (GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
@@ -128,9 +202,17 @@ reconcile_netns (LabMachineMonitor *self, ScanResult *result)
       g_autoptr (LabNetns) netns = NULL;
       g_autoptr (LabMachine) machine = NULL;
       g_autoptr (GError) error = NULL;
+      const NetnsIdentity *identity = &g_array_index (result->identities, NetnsIdentity, i);
+      LabMachine *listed = lab_machine_monitor_find_machine (self, LAB_MACHINE_NETNS, name, NULL);
 
-      if (lab_machine_monitor_find_machine (self, LAB_MACHINE_NETNS, name, NULL) != NULL)
-        continue;
+      if (listed != NULL)
+        {
+          if (netns_identity_is_known (listed, identity))
+            continue;
+          remember_netns_identity (listed, identity);
+          lab_machine_monitor_probe_machine (self, listed);
+          continue;
+        }
       netns = lab_netns_new_named (name, &error);
       if (netns == NULL)
         {
@@ -138,6 +220,7 @@ reconcile_netns (LabMachineMonitor *self, ScanResult *result)
           continue;
         }
       machine = lab_machine_new (LAB_MACHINE_NETNS, name, netns);
+      remember_netns_identity (machine, identity);
       lab_machine_monitor_insert_machine (self, machine);
       lab_machine_monitor_probe_machine (self, machine);
     }

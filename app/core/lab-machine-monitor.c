@@ -31,6 +31,13 @@ probe_serial_quark (void)
   return g_quark_from_static_string ("lab-machine-monitor-probe-serial");
 }
 
+/* The GError of a machine's last probe, set only when that probe failed. */
+static GQuark
+probe_error_quark (void)
+{
+  return g_quark_from_static_string ("lab-machine-monitor-probe-error");
+}
+
 /* GListModel */
 
 static GType
@@ -217,6 +224,7 @@ probe_in_netns (LabNetns *netns, gpointer user_data, GCancellable *cancellable, 
 typedef struct {
   LabMachineMonitor *self; /* not a reference: valid only while cancellable is not cancelled */
   GCancellable *cancellable;
+  GMainContext *context; /* the thread-default context of the caller, where retries run */
   LabMachine *machine;
   guint serial;
   guint attempt;
@@ -226,6 +234,7 @@ static void
 probe_op_free (ProbeOp *op)
 {
   g_clear_object (&op->cancellable);
+  g_clear_pointer (&op->context, g_main_context_unref);
   g_clear_object (&op->machine);
   g_free (op);
 }
@@ -246,6 +255,18 @@ probe_retry_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Runs the next attempt of @op after a delay that doubles with each attempt. */
+static void
+schedule_probe_retry (ProbeOp *op)
+{
+  g_autoptr (GSource) source = g_timeout_source_new (PROBE_RETRY_BASE_MSEC << op->attempt);
+
+  g_source_set_callback (source, probe_retry_cb, op, NULL);
+  g_source_set_static_name (source, "[lab] machine probe retry");
+  g_source_attach (source, op->context);
+  op->attempt++;
+}
+
 static gboolean
 probe_is_current (ProbeOp *op)
 {
@@ -258,6 +279,7 @@ probe_is_current (ProbeOp *op)
 static void
 apply_probe_result (LabMachineMonitor *self, LabMachine *machine, ProbeResult *result)
 {
+  g_object_set_qdata (G_OBJECT (machine), probe_error_quark (), NULL);
   lab_machine_set_netns_inode (machine, result->inode);
   lab_machine_set_interfaces (machine, result->interfaces);
 
@@ -296,8 +318,7 @@ probe_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       g_debug ("Retrying to read namespace %s: %s",
                lab_netns_get_description (lab_machine_get_netns (op->machine)),
                error != NULL ? error->message : "no error message");
-      g_timeout_add (PROBE_RETRY_BASE_MSEC << op->attempt, probe_retry_cb, op);
-      op->attempt++;
+      schedule_probe_retry (op);
       return;
     }
 
@@ -309,10 +330,16 @@ probe_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     {
       g_autoptr (GPtrArray) none = g_ptr_array_new ();
 
-      /* An empty list, so that callers stop waiting for interfaces that will never load. */
+      if (error == NULL)
+        g_set_error (&error, LAB_ERROR, LAB_ERROR_FAILED,
+                     "Reading the interfaces of machine '%s' failed for an unknown reason",
+                     lab_machine_get_name (op->machine));
       g_debug ("Could not read the interfaces of machine '%s': %s",
-               lab_machine_get_name (op->machine),
-               error != NULL ? error->message : "no error message");
+               lab_machine_get_name (op->machine), error->message);
+      g_object_set_qdata_full (G_OBJECT (op->machine), probe_error_quark (),
+                               g_steal_pointer (&error), (GDestroyNotify) g_error_free);
+
+      /* An empty list, so that callers stop waiting for interfaces that will never load. */
       if (lab_machine_get_interfaces (op->machine) == NULL)
         lab_machine_set_interfaces (op->machine, none);
     }
@@ -338,6 +365,7 @@ lab_machine_monitor_probe_machine (LabMachineMonitor *self, LabMachine *machine)
 
   op->self = self;
   op->cancellable = g_object_ref (self->cancellable);
+  op->context = g_main_context_ref_thread_default ();
   op->machine = g_object_ref (machine);
   op->serial = serial + 1;
   g_object_set_qdata (G_OBJECT (machine), probe_serial_quark (), GUINT_TO_POINTER (op->serial));
@@ -540,6 +568,15 @@ lab_machine_monitor_lookup (LabMachineMonitor *self, const char *target)
         return g_object_ref (machine);
     }
   return NULL;
+}
+
+const GError *
+lab_machine_monitor_get_probe_error (LabMachineMonitor *self, LabMachine *machine)
+{
+  g_return_val_if_fail (LAB_IS_MACHINE_MONITOR (self), NULL);
+  g_return_val_if_fail (LAB_IS_MACHINE (machine), NULL);
+
+  return g_object_get_qdata (G_OBJECT (machine), probe_error_quark ());
 }
 
 const char *

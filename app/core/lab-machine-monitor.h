@@ -35,6 +35,13 @@ void lab_machine_monitor_refresh (LabMachineMonitor *self);
  */
 LabMachine *lab_machine_monitor_lookup (LabMachineMonitor *self, const char *target);
 
+/*
+ * Returns why the last probe of @machine could not read its namespace or
+ * interfaces, such as a stale /run/netns file, or NULL when that probe
+ * succeeded or none has ended yet. Valid until the next probe of @machine ends.
+ */
+const GError *lab_machine_monitor_get_probe_error (LabMachineMonitor *self, LabMachine *machine);
+
 /* A note on machined ("systemd-machined is not running") for display, or NULL. */
 const char *lab_machine_monitor_get_machined_status (LabMachineMonitor *self);
 

@@ -2,6 +2,7 @@
 /* The machine list against the real kernel: the host and names under /run/netns. */
 #include "lab-test.h"
 
+#include <fcntl.h>
 #include <linux/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,6 +220,7 @@ test_netns_appears (void)
     }
 
   g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, expected_inode);
+  g_assert_null (lab_machine_monitor_get_probe_error (monitor, machine));
   g_assert_false (lab_machine_get_shares_host_network (machine));
   g_assert_cmpstr (lab_netns_get_name (lab_machine_get_netns (machine)), ==, name);
   lo = find_interface (machine, "lo");
@@ -250,6 +252,7 @@ test_netns_stale_file (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *name = NULL;
   g_autofree char *path = NULL;
+  const GError *probe_error;
 
   if (geteuid () != 0)
     {
@@ -274,6 +277,12 @@ test_netns_stale_file (void)
   g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, 0);
   g_assert_false (lab_machine_get_shares_host_network (machine));
 
+  /* The reason stays on the monitor, so a list can show why the machine has no interfaces. */
+  probe_error = lab_machine_monitor_get_probe_error (monitor, machine);
+  g_assert_error (probe_error, LAB_ERROR, LAB_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (probe_error->message, name));
+  g_assert_nonnull (strstr (probe_error->message, "stale file"));
+
   g_assert_no_errno (unlink (path));
   g_clear_object (&machine);
   while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) != NULL)
@@ -281,6 +290,123 @@ test_netns_stale_file (void)
       g_clear_object (&machine);
       g_main_context_iteration (NULL, TRUE);
     }
+}
+
+/* Waits until the monitor's machine @name has an interface called @interface_name. */
+static LabMachine *
+wait_for_interface (LabMachineMonitor *monitor, const char *name, const char *interface_name)
+{
+  LabMachine *machine = NULL;
+
+  while ((machine = find_in_model (monitor, LAB_MACHINE_NETNS, name)) == NULL
+         || find_interface (machine, interface_name) == NULL)
+    {
+      g_clear_object (&machine);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  return machine;
+}
+
+/* `ip netns del NAME; ip netns add NAME` between two scans must show the new namespace. */
+static void
+test_netns_recreated (void)
+{
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachine) machine = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  guint64 old_inode;
+  guint64 new_inode;
+  int old_netns_fd;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to create network namespaces");
+      return;
+    }
+
+  monitor = new_loaded_monitor ();
+  name = lab_test_unique_name ("recreated");
+  path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "add", name, NULL }));
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", name, "link", "add", "old0", "type", "veth",
+                                          "peer", "name", "old1", NULL }));
+  machine = wait_for_interface (monitor, name, "old0");
+  old_inode = inode_of (path);
+  g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, old_inode);
+  g_clear_object (&machine);
+
+  /* Holding the old namespace open keeps its inode number from going to the new one. */
+  old_netns_fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_no_errno (old_netns_fd);
+
+  /* The main loop does not run in between, so the monitor starts no scan between these steps. */
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", name, NULL }));
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "add", name, NULL }));
+  g_free (lab_test_run ((const char *[]){ "ip", "-n", name, "link", "add", "new0", "type", "veth",
+                                          "peer", "name", "new1", NULL }));
+  new_inode = inode_of (path);
+  g_assert_cmpuint (new_inode, !=, old_inode);
+
+  machine = wait_for_interface (monitor, name, "new0");
+  g_assert_cmpuint (lab_machine_get_netns_inode (machine), ==, new_inode);
+  g_assert_null (find_interface (machine, "old0"));
+  g_assert_null (lab_machine_monitor_get_probe_error (monitor, machine));
+
+  g_assert_no_errno (close (old_netns_fd));
+  g_free (lab_test_run ((const char *[]){ "ip", "netns", "delete", name, NULL }));
+}
+
+/*
+ * A load under a pushed thread-default context, with a stale /run/netns file
+ * whose probe is retried. The retry must run on that context, or the load never ends.
+ */
+static void
+test_load_pushed_context (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (LabMachineMonitor) monitor = NULL;
+  g_autoptr (LabMachine) machine = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to write to /run/netns");
+      return;
+    }
+
+  name = lab_test_unique_name ("pushed");
+  path = g_build_filename (LAB_NETNS_RUN_DIR, name, NULL);
+  g_assert_no_errno (g_mkdir_with_parents (LAB_NETNS_RUN_DIR, 0755));
+  g_file_set_contents (path, "", 0, &error);
+  g_assert_no_error (error);
+
+  g_main_context_push_thread_default (context);
+  monitor = lab_machine_monitor_new ();
+  lab_machine_monitor_load_async (monitor, NULL, store_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+
+  g_assert_true (lab_machine_monitor_load_finish (monitor, result, &error));
+  g_assert_no_error (error);
+  machine = find_in_model (monitor, LAB_MACHINE_NETNS, name);
+  g_assert_nonnull (machine);
+  g_assert_nonnull (lab_machine_get_interfaces (machine));
+  g_assert_cmpuint (lab_machine_get_interfaces (machine)->len, ==, 0);
+  g_assert_error (lab_machine_monitor_get_probe_error (monitor, machine), LAB_ERROR,
+                  LAB_ERROR_NOT_FOUND);
+
+  g_clear_object (&machine);
+  g_clear_object (&monitor);
+  /* Lets the monitor's cancelled operations end on the context they were started on. */
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+  g_assert_no_errno (unlink (path));
 }
 
 static guint
@@ -436,9 +562,11 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/machines/no-system-bus", test_no_system_bus);
   g_test_add_func ("/lab/machines/netns-appears", test_netns_appears);
   g_test_add_func ("/lab/machines/netns-stale-file", test_netns_stale_file);
+  g_test_add_func ("/lab/machines/netns-recreated", test_netns_recreated);
   g_test_add_func ("/lab/machines/netns-churn", test_netns_churn);
   g_test_add_func ("/lab/machines/load-cancel", test_load_cancel);
   g_test_add_func ("/lab/machines/load-cancel-before-start", test_load_cancel_before_start);
   g_test_add_func ("/lab/machines/load-cancel-from-thread", test_load_cancel_from_thread);
+  g_test_add_func ("/lab/machines/load-pushed-context", test_load_pushed_context);
   return g_test_run ();
 }
