@@ -34,8 +34,9 @@ struct _LabTracePipe
 
   char *tracefs;
   int fd;
-  guint watch_id;
-  guint overrun_timer_id;
+  /* Both attached to the thread-default context of the start caller. */
+  GSource *watch;
+  GSource *overrun_timer;
   GTask *start_task; /* the caller's task while start is in flight */
   GCancellable *cancellable; /* cancelled by stop: start and overrun reads */
   /*
@@ -48,7 +49,8 @@ struct _LabTracePipe
   char *read_buffer;
   GString *partial_line;
   guint64 lines_read;
-  guint64 overruns;
+  guint64 overruns;            /* counted while this object had trace_pipe open */
+  guint64 kernel_overruns;     /* the kernel's total at the last check */
 };
 
 G_DEFINE_FINAL_TYPE (LabTracePipe, lab_trace_pipe, G_TYPE_OBJECT)
@@ -290,6 +292,7 @@ open_trace_pipe_thread (GTask *task, gpointer source_object, gpointer task_data,
   result = g_new0 (OpenResult, 1);
   result->tracefs = g_steal_pointer (&tracefs);
   result->fd = fd;
+  /* The baseline: overruns before this open belong to earlier readers. */
   result->overruns = read_overruns (result->tracefs);
   g_task_return_pointer (task, result, (GDestroyNotify) open_result_free);
 }
@@ -388,7 +391,8 @@ on_trace_pipe_readable (int fd, GIOCondition condition, gpointer user_data)
                        "Reading %s/trace_pipe failed: %s; the reader stopped. Start it again",
                        self->tracefs, g_strerror (read_errno));
   g_debug ("%s", error->message);
-  self->watch_id = 0;
+  /* Returning G_SOURCE_REMOVE destroys the watch, so stop only drops the reference. */
+  g_clear_pointer (&self->watch, g_source_unref);
   lab_trace_pipe_stop (self);
   g_signal_emit (self, signals[SIGNAL_ERROR], 0, error);
   return G_SOURCE_REMOVE;
@@ -407,11 +411,22 @@ static void
 on_overruns_read (GObject *source_object, GAsyncResult *result, gpointer user_data)
 {
   LabTracePipe *self = LAB_TRACE_PIPE (source_object);
-  g_autofree guint64 *overruns = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autofree guint64 *kernel_overruns = g_task_propagate_pointer (G_TASK (result), NULL);
 
   self->overrun_refresh_pending = FALSE;
-  if (overruns != NULL && self->fd >= 0)
-    self->overruns = *overruns;
+  if (kernel_overruns == NULL || self->fd < 0)
+    return;
+
+  /*
+   * The kernel zeroes its counters when the ring buffer is reset, such as by
+   * writing to the "trace" file. A smaller total means such a reset, and the
+   * new total counts only overruns since then.
+   */
+  if (*kernel_overruns >= self->kernel_overruns)
+    self->overruns += *kernel_overruns - self->kernel_overruns;
+  else
+    self->overruns += *kernel_overruns;
+  self->kernel_overruns = *kernel_overruns;
 }
 
 /* Refreshes the overrun count on a worker thread, at most one read in flight. */
@@ -441,7 +456,6 @@ on_trace_pipe_opened (GObject *source_object, GAsyncResult *result, gpointer use
   g_autoptr (GError) error = NULL;
   GCancellable *open_cancellable = g_task_get_cancellable (G_TASK (result));
   OpenResult *opened = g_task_propagate_pointer (G_TASK (result), &error);
-  g_autoptr (GSource) watch = NULL;
 
   self->opening = FALSE;
   if (self->start_task == task)
@@ -474,17 +488,20 @@ on_trace_pipe_opened (GObject *source_object, GAsyncResult *result, gpointer use
   self->tracefs = g_steal_pointer (&opened->tracefs);
   self->fd = opened->fd;
   opened->fd = -1;
-  self->overruns = opened->overruns;
+  self->kernel_overruns = opened->overruns;
   open_result_free (opened);
 
   /* Below redraw priority, so a busy trace_pipe cannot starve drawing or input. */
-  watch = g_unix_fd_source_new (self->fd, G_IO_IN);
-  g_source_set_priority (watch, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback (watch, G_SOURCE_FUNC (on_trace_pipe_readable), self, NULL);
-  g_source_set_static_name (watch, "[lab] trace_pipe");
-  self->watch_id = g_source_attach (watch, g_main_context_get_thread_default ());
+  self->watch = g_unix_fd_source_new (self->fd, G_IO_IN);
+  g_source_set_priority (self->watch, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (self->watch, G_SOURCE_FUNC (on_trace_pipe_readable), self, NULL);
+  g_source_set_static_name (self->watch, "[lab] trace_pipe");
+  g_source_attach (self->watch, g_main_context_get_thread_default ());
 
-  self->overrun_timer_id = g_timeout_add_seconds (OVERRUN_REFRESH_SECONDS, on_overrun_timer, self);
+  self->overrun_timer = g_timeout_source_new_seconds (OVERRUN_REFRESH_SECONDS);
+  g_source_set_callback (self->overrun_timer, on_overrun_timer, self, NULL);
+  g_source_set_static_name (self->overrun_timer, "[lab] trace_pipe overruns");
+  g_source_attach (self->overrun_timer, g_main_context_get_thread_default ());
   g_debug ("Reading %s/trace_pipe", self->tracefs);
   g_task_return_boolean (task, TRUE);
 }
@@ -544,6 +561,14 @@ lab_trace_pipe_start_finish (LabTracePipe *self, GAsyncResult *result, GError **
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}
+
 void
 lab_trace_pipe_stop (LabTracePipe *self)
 {
@@ -552,8 +577,8 @@ lab_trace_pipe_stop (LabTracePipe *self)
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->start_task);
-  g_clear_handle_id (&self->watch_id, g_source_remove);
-  g_clear_handle_id (&self->overrun_timer_id, g_source_remove);
+  destroy_source (&self->watch);
+  destroy_source (&self->overrun_timer);
   if (self->fd >= 0)
     {
       close (self->fd);

@@ -34,7 +34,13 @@ void lab_trace_pipe_stop (LabTracePipe *self);
 /* tracefs mount point in use, such as "/sys/kernel/tracing", or NULL before start. */
 const char *lab_trace_pipe_get_tracefs (LabTracePipe *self);
 guint64 lab_trace_pipe_get_lines_read (LabTracePipe *self);
-/* Sum of per_cpu/cpuN/stats "overrun:" at the last check. */
+/*
+ * Trace entries that the kernel overwrote before they were read, counted while
+ * this object had trace_pipe open, across restarts, like the lines read. It is
+ * the growth of the "overrun:" sum over per_cpu/cpuN/stats since each start,
+ * checked once a second, so it lags by up to a second. Overruns from before a
+ * start or after a stop are left out.
+ */
 guint64 lab_trace_pipe_get_overruns (LabTracePipe *self);
 
 G_END_DECLS

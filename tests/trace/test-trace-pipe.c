@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * LabTracePipe against the real top-level trace_pipe: marker lines, invalid
- * UTF-8, a busy pipe, a restart after stop and a read error.
+ * UTF-8, a busy pipe, a restart after stop, a read error and overrun counts.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -251,6 +252,148 @@ test_read_error (void)
   g_assert_cmpint (find_trace_pipe_fd (), ==, -1);
 }
 
+/* Sums "overrun:" over per_cpu/cpuN/stats: the kernel's count since boot or the last reset. */
+static guint64
+read_kernel_overruns (const char *tracefs)
+{
+  g_autofree char *per_cpu_path = g_build_filename (tracefs, "per_cpu", NULL);
+  g_autoptr (GDir) per_cpu = g_dir_open (per_cpu_path, 0, NULL);
+  const char *name;
+  guint64 total = 0;
+
+  g_assert_nonnull (per_cpu);
+  while ((name = g_dir_read_name (per_cpu)) != NULL)
+    {
+      g_autofree char *stats_path = g_build_filename (per_cpu_path, name, "stats", NULL);
+      g_autofree char *contents = NULL;
+      const char *overrun;
+
+      if (!g_file_get_contents (stats_path, &contents, NULL, NULL))
+        continue;
+      overrun = strstr (contents, "overrun: ");
+      g_assert_nonnull (overrun);
+      total += g_ascii_strtoull (overrun + strlen ("overrun: "), NULL, 10);
+    }
+  return total;
+}
+
+/* Returns the size of one per-CPU ring buffer in KiB, once tracing has expanded it. */
+static guint64
+read_buffer_size_kb (const char *tracefs)
+{
+  g_autofree char *path = g_build_filename (tracefs, "buffer_size_kb", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *expanded;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  /* Before first use the file reads "7 (expanded: 1408)". */
+  expanded = strstr (contents, "expanded: ");
+  if (expanded != NULL)
+    return g_ascii_strtoull (expanded + strlen ("expanded: "), NULL, 10);
+  return g_ascii_strtoull (contents, NULL, 10);
+}
+
+#define FLOOD_LINE_SIZE 1000
+
+/*
+ * Writes 1,000-byte trace_marker lines from one CPU until three times that
+ * CPU's ring buffer size has been written, so the kernel overwrites unread entries.
+ */
+static void
+flood_trace_markers (const char *tracefs)
+{
+  g_autofree char *path = g_build_filename (tracefs, "trace_marker", NULL);
+  guint64 line_count = 3 * read_buffer_size_kb (tracefs) * 1024 / FLOOD_LINE_SIZE;
+  char line[FLOOD_LINE_SIZE];
+  cpu_set_t saved_cpus;
+  cpu_set_t one_cpu;
+  int first_cpu = 0;
+  int fd;
+
+  memset (line, 'x', sizeof line - 1);
+  line[sizeof line - 1] = '\n';
+
+  g_assert_no_errno (sched_getaffinity (0, sizeof saved_cpus, &saved_cpus));
+  while (!CPU_ISSET (first_cpu, &saved_cpus))
+    first_cpu++;
+  CPU_ZERO (&one_cpu);
+  CPU_SET (first_cpu, &one_cpu);
+  g_assert_no_errno (sched_setaffinity (0, sizeof one_cpu, &one_cpu));
+
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  g_assert_no_errno (fd);
+  for (guint64 i = 0; i < line_count; i++)
+    g_assert_cmpint (write (fd, line, sizeof line), ==, sizeof line);
+  g_assert_no_errno (close (fd));
+
+  g_assert_no_errno (sched_setaffinity (0, sizeof saved_cpus, &saved_cpus));
+}
+
+static void
+start_pipe_in_context (LabTracePipe *pipe, GMainContext *context)
+{
+  g_autoptr (GError) error = NULL;
+  TraceTestWait wait = { 0 };
+
+  lab_trace_pipe_start_async (pipe, NULL, trace_test_on_ready, &wait);
+  while (!wait.done)
+    g_main_context_iteration (context, TRUE);
+  g_assert_true (lab_trace_pipe_start_finish (pipe, wait.result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&wait.result);
+}
+
+/*
+ * The overrun count starts at zero on each start and leaves out overruns while
+ * stopped. The reader runs under a pushed thread-default context, where its
+ * refresh timer must fire too.
+ */
+static void
+test_overruns_since_start (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (LabTracePipe) pipe = lab_trace_pipe_new ();
+  g_autofree char *tracefs = NULL;
+  guint64 before_flood;
+  guint64 before_start;
+  guint64 before_second_flood;
+  guint64 overruns;
+
+  g_main_context_push_thread_default (context);
+  start_pipe_in_context (pipe, context);
+  tracefs = g_strdup (lab_trace_pipe_get_tracefs (pipe));
+  lab_trace_pipe_stop (pipe);
+
+  before_flood = read_kernel_overruns (tracefs);
+  flood_trace_markers (tracefs);
+  before_start = read_kernel_overruns (tracefs);
+  g_assert_cmpuint (before_start, >, before_flood);
+
+  start_pipe_in_context (pipe, context);
+  g_assert_cmpuint (lab_trace_pipe_get_overruns (pipe), ==, 0);
+
+  /* The main loop does not run here, so the reader reads nothing while these are written. */
+  before_second_flood = read_kernel_overruns (tracefs);
+  flood_trace_markers (tracefs);
+  g_assert_cmpuint (read_kernel_overruns (tracefs), >, before_second_flood);
+
+  while (lab_trace_pipe_get_overruns (pipe) == 0)
+    g_main_context_iteration (context, TRUE);
+  overruns = lab_trace_pipe_get_overruns (pipe);
+  g_test_message ("overruns: %" G_GUINT64_FORMAT " counted, kernel total %" G_GUINT64_FORMAT
+                  " before the start",
+                  overruns, before_start);
+  g_assert_cmpuint (overruns, <=, read_kernel_overruns (tracefs) - before_start);
+
+  lab_trace_pipe_stop (pipe);
+  /* Lets cancelled refreshes end on the context they were started on. */
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -266,6 +409,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lab/trace/busy", test_busy);
   g_test_add_func ("/lab/trace/restart-after-stop", test_restart_after_stop);
   g_test_add_func ("/lab/trace/read-error", test_read_error);
+  g_test_add_func ("/lab/trace/overruns-since-start", test_overruns_since_start);
 
   status = g_test_run ();
   trace_test_restore_tracefs ();
