@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
   LabMachine *machine;
   GArray *rows;
+  char *probe_error; /* why no interfaces could be read, or NULL */
 } MachineRows;
 
 /* Column widths of the interface table, sized to the longest cell of all machines. */
@@ -55,6 +56,7 @@ machine_rows_free (MachineRows *rows)
 {
   g_clear_object (&rows->machine);
   g_clear_pointer (&rows->rows, g_array_unref);
+  g_free (rows->probe_error);
   g_free (rows);
 }
 
@@ -97,13 +99,15 @@ read_qdisc_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static MachineRows *
-collect_rows (LabMachine *machine, ReadBatch *batch)
+collect_rows (LabMachineMonitor *monitor, LabMachine *machine, ReadBatch *batch)
 {
   MachineRows *rows = g_new0 (MachineRows, 1);
+  const GError *probe_error = lab_machine_monitor_get_probe_error (monitor, machine);
   GPtrArray *interfaces = lab_machine_get_interfaces (machine);
   guint n_interfaces = interfaces != NULL ? interfaces->len : 0;
 
   rows->machine = g_object_ref (machine);
+  rows->probe_error = probe_error != NULL ? g_strdup (probe_error->message) : NULL;
   rows->rows = g_array_sized_new (FALSE, TRUE, sizeof (Row), n_interfaces);
   g_array_set_clear_func (rows->rows, (GDestroyNotify) row_clear);
   /* Sized up front, so the row pointers handed to the reads stay valid. */
@@ -192,7 +196,8 @@ print_machine (MachineRows *rows, const ColumnWidths *widths)
   print_machine_header (rows->machine);
   if (rows->rows->len == 0)
     {
-      g_print ("  (no interfaces could be read)\n");
+      g_print ("  (no interfaces could be read: %s)\n",
+               rows->probe_error != NULL ? rows->probe_error : "no reason was reported");
       return;
     }
 
@@ -234,7 +239,7 @@ labctl_list (int argc, char **argv)
     {
       g_autoptr (LabMachine) machine = g_list_model_get_item (G_LIST_MODEL (monitor), i);
 
-      g_ptr_array_add (all_rows, collect_rows (machine, &batch));
+      g_ptr_array_add (all_rows, collect_rows (monitor, machine, &batch));
     }
   while (batch.pending > 0)
     g_main_context_iteration (NULL, TRUE);
