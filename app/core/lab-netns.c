@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -254,6 +255,35 @@ lab_netns_get_inode (LabNetns *netns, guint64 *out_inode, GError **error)
   return TRUE;
 }
 
+/* Namespace threads that have not finished yet. */
+static gint running_threads;
+
+/*
+ * Waits, for 2 s at most, for namespace threads at process exit. libnl's
+ * destructors free its link-type tables then, which aborts a thread still
+ * inside a netlink dump (seen as an assertion in libnl 3.7's link.c).
+ */
+static void
+wait_for_threads_at_exit (void)
+{
+  for (int i = 0; i < 2000 && g_atomic_int_get (&running_threads) > 0; i++)
+    g_usleep (1000);
+}
+
+static void
+count_thread_start (void)
+{
+  static gsize registered;
+
+  /* Registered after libnl is loaded, so it runs before libnl's destructors. */
+  if (g_once_init_enter (&registered))
+    {
+      atexit (wait_for_threads_at_exit);
+      g_once_init_leave (&registered, 1);
+    }
+  g_atomic_int_inc (&running_threads);
+}
+
 typedef struct {
   LabNetns *netns;
   LabNetnsFunc func;
@@ -319,7 +349,10 @@ run_thread (gpointer user_data)
     data->result = data->func (data->netns, data->user_data, data->cancellable, &data->error);
 
   if (data->task == NULL)
-    return NULL;
+    {
+      g_atomic_int_dec_and_test (&running_threads);
+      return NULL;
+    }
 
   if (data->result != NULL)
     g_task_return_pointer (data->task, g_steal_pointer (&data->result), data->result_free);
@@ -330,6 +363,7 @@ run_thread (gpointer user_data)
                              "Work in network namespace %s failed without a reason",
                              data->netns->description);
   g_object_unref (data->task);
+  g_atomic_int_dec_and_test (&running_threads);
   return NULL;
 }
 
@@ -368,9 +402,11 @@ lab_netns_run_async (LabNetns *netns, LabNetnsFunc func, gpointer user_data,
   data->task = g_object_ref (task);
   g_task_set_task_data (task, data, (GDestroyNotify) run_data_free);
 
+  count_thread_start ();
   thread = g_thread_try_new ("lab-netns", run_thread, data, &error);
   if (thread == NULL)
     {
+      g_atomic_int_dec_and_test (&running_threads);
       g_clear_object (&data->task);
       g_task_return_new_error (task, LAB_ERROR, LAB_ERROR_FAILED,
                                "Cannot start a thread for network namespace %s: %s",
@@ -401,9 +437,11 @@ lab_netns_run_sync (LabNetns *netns, LabNetnsFunc func, gpointer user_data,
   g_return_val_if_fail (func != NULL, NULL);
 
   data = run_data_new (netns, func, user_data, NULL, cancellable);
+  count_thread_start ();
   thread = g_thread_try_new ("lab-netns", run_thread, data, &thread_error);
   if (thread == NULL)
     {
+      g_atomic_int_dec_and_test (&running_threads);
       g_set_error (error, LAB_ERROR, LAB_ERROR_FAILED,
                    "Cannot start a thread for network namespace %s: %s", netns->description,
                    thread_error->message);
