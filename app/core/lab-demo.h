@@ -18,7 +18,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LabDemo, lab_demo, LAB, DEMO, GObject)
 
 LabDemo *lab_demo_new (const char *prefix);
-/* Node namespace names, valid after start: { "PREFIX-a", "PREFIX-b", NULL }. */
+/* Node namespace names, set at construction: { "PREFIX-a", "PREFIX-b", NULL }. */
 const char * const *lab_demo_get_node_names (LabDemo *self);
 /*
  * Returns the IPv4 address and prefix length on eth0 of the node named
