@@ -194,6 +194,24 @@ lab_gui_test_open_window (LabMachineMonitor *monitor, LabShapeSession *session,
   return window;
 }
 
+GtkWidget *
+lab_gui_test_find_widget (GtkWidget *root, GType type, const char *name)
+{
+  if ((type == G_TYPE_INVALID || G_TYPE_CHECK_INSTANCE_TYPE (root, type))
+      && (name == NULL || g_strcmp0 (gtk_widget_get_name (root), name) == 0))
+    return root;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = lab_gui_test_find_widget (child, type, name);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 static void
 after_paint_cb (GdkFrameClock *clock, gpointer user_data)
 {

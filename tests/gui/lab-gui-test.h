@@ -46,6 +46,12 @@ gboolean lab_gui_test_window_shows_interface (LabWindow *window, const char *mac
 LabWindow *lab_gui_test_open_window (LabMachineMonitor *monitor, LabShapeSession *session,
                                      const char *machine_name, const char *ifname);
 
+/*
+ * Returns the first widget, in depth-first order from @root itself, that is a @type and whose
+ * widget name is @name; G_TYPE_INVALID or NULL matches any. Borrowed, or NULL when none matches.
+ */
+GtkWidget *lab_gui_test_find_widget (GtkWidget *root, GType type, const char *name);
+
 /* Waits for a frame painted after now, so @window shows the latest state. */
 void lab_gui_test_wait_for_paint (GtkWidget *window);
 /*
