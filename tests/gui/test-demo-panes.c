@@ -58,14 +58,22 @@ netns_file_exists (const char *name)
   return g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
-/* TRUE once both nodes have rows in the machine list and the first one is selected. */
+/*
+ * TRUE once both nodes have rows in the machine list and the first one is selected. Fails at
+ * once when the window's banner shows an error, such as a demo that did not start.
+ */
 static gboolean
 window_lists_both_nodes (gpointer user_data)
 {
   DemoCheck *check = user_data;
   g_autofree char *detail_a = lab_window_dup_machine_row_detail (check->window, check->node_a);
   g_autofree char *detail_b = lab_window_dup_machine_row_detail (check->window, check->node_b);
+  GtkWidget *banner = lab_gui_test_find_widget (GTK_WIDGET (check->window), GTK_TYPE_LABEL,
+                                                "window-error");
 
+  g_assert_nonnull (banner);
+  if (gtk_widget_get_visible (banner))
+    g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (banner)), ==, NULL);
   return detail_a != NULL && detail_b != NULL
          && lab_gui_test_window_shows_interface (check->window, check->node_a, "eth0");
 }
