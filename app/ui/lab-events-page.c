@@ -222,6 +222,8 @@ flush_cb (gpointer user_data)
   excess = n_rows > LAB_EVENTS_PAGE_MAX_ROWS ? n_rows - LAB_EVENTS_PAGE_MAX_ROWS : 0;
   if (excess > 0)
     g_list_store_splice (self->rows, 0, excess, NULL, 0);
+  /* Keep the counters in step with the rows shown, not a second behind. */
+  page_update_counters (self);
   return G_SOURCE_REMOVE;
 }
 

@@ -86,6 +86,8 @@ flush_cb (gpointer user_data)
   view_trim (self);
   gtk_text_view_scroll_to_mark (self->text_view, gtk_text_buffer_get_insert (buffer), 0, FALSE,
                                 0, 0);
+  /* Keep the counters in step with the lines shown, not a second behind. */
+  page_update_counters (self);
   return G_SOURCE_REMOVE;
 }
 
